@@ -1,0 +1,1 @@
+"""The model factory: data synthesis, training, GGUF export, Modelfiles and registration."""
