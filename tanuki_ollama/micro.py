@@ -14,10 +14,8 @@ from .factory.modelfile import CHATML_STOPS, Modelfile, builtin_template
 
 MICRO_MODEL = "tanuki-micro"
 MICRO_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
-MICRO_SYSTEM = (
-    "You are Tanuki, a concise coding assistant. Answer with correct, runnable code in a fenced block, "
-    "then at most two sentences of explanation."
-)
+# Measured on SmolLM2-135M through Ollama: asking for "the code first" gets code rather than a numbered plan.
+MICRO_SYSTEM = "You are Tanuki, a coding assistant. Reply with the code first, in a fenced code block, then explain briefly."
 MICRO_PARAMETERS = {"num_ctx": 4096, "temperature": 0.2, "top_p": 0.9, "repeat_penalty": 1.1, "stop": CHATML_STOPS}
 MICRO_LICENSE = "Apache-2.0 (SmolLM2-135M-Instruct by Hugging Face)"
 

@@ -97,6 +97,14 @@ class Toolchain:
             raise ToolchainMissing(f"{name} is not built (looked in {path.parent})", hint="run ./install.sh")
         return path
 
+    @property
+    def ollama_render(self) -> Path:
+        """Our Go helper that renders a chat with Ollama's own template package (template parity)."""
+        path = self.engine_prefix / "bin" / "ollama-render"
+        if not path.is_file():
+            raise ToolchainMissing(f"ollama-render is not built (looked for {path})", hint="run ./install.sh")
+        return path
+
     def convert_script(self, name: str = "convert_hf_to_gguf.py") -> Path:
         path = self.llama_cpp_src / name
         if not path.is_file():
@@ -107,6 +115,9 @@ class Toolchain:
         """The Ollama to run: ``TANUKI_OLLAMA_BIN``, else our pinned build, else a supported ``ollama`` on PATH."""
         env = os.environ.get("TANUKI_OLLAMA_BIN")
         if env:
+            if not Path(env).is_file():
+                raise ToolchainMissing(f"TANUKI_OLLAMA_BIN={env} does not exist",
+                                       hint="unset it to use the pinned build from ./install.sh, or fix the path")
             return Path(env)
         if self.managed_ollama.is_file():
             return self.managed_ollama

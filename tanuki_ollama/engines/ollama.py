@@ -288,11 +288,14 @@ class OllamaEngine:
     ) -> None:
         """Create ``model`` from a GGUF (and optionally one GGUF LoRA), uploading each file as a blob.
 
-        Blob upload is content-addressed: a base already on the server is not stored twice.
+        Both files are validated first (a damaged GGUF, or an adapter made for another architecture, never
+        reaches Ollama, which checks neither). Blob upload is content-addressed: a base is stored once.
         """
-        for path in [gguf] + ([adapter] if adapter else []):
-            if not Path(path).is_file():
-                raise EngineError(f"no such file: {path}", hint="build or export the model first")
+        from ..factory.gguf import check_adapter_matches, inspect_gguf
+
+        base_info = inspect_gguf(Path(gguf))
+        if adapter is not None:
+            check_adapter_matches(base_info, inspect_gguf(Path(adapter)))
         base_digest = self._call("blob upload", lambda: self.client.create_blob(gguf))
         adapters = None
         if adapter is not None:

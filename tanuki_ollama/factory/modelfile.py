@@ -10,8 +10,12 @@ from typing import Any
 
 
 def builtin_template(name: str) -> str:
-    """A Go chat template shipped in ``tanuki_ollama/data/templates/<name>.gotmpl``."""
-    return resources.files("tanuki_ollama").joinpath("data", "templates", f"{name}.gotmpl").read_text()
+    """A Go chat template shipped in ``tanuki_ollama/data/templates/<name>.gotmpl``.
+
+    The file's final newline is not part of the template (it would end every prompt with a stray ``\n``).
+    """
+    text = resources.files("tanuki_ollama").joinpath("data", "templates", f"{name}.gotmpl").read_text()
+    return text[:-1] if text.endswith("\n") else text
 
 
 def _quote(text: str) -> str:

@@ -1,0 +1,50 @@
+"""The seam between the sandbox API and its backends (to move into ``tanuki_ollama/protocols.py``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Protocol, runtime_checkable
+
+from .models import Limits, PhaseResult
+
+
+@dataclass
+class Phase:
+    """One sandboxed process tree: ``argv`` runs in ``/work`` (a fresh tmpfs holding ``files``), with ``binds``
+    (host path -> sandbox path) mounted read-only. ``export`` names paths under ``/work`` to hand back to the host
+    as a tar stream when the tree ends (compiled artifacts, collected files); the host never reads the sandbox's
+    filesystem directly."""
+
+    argv: list[str]
+    limits: Limits
+    files: dict[str, bytes] = field(default_factory=dict)
+    dirs: list[str] = field(default_factory=list)  # empty writable directories to create in /work
+    binds: list[tuple[Path, str]] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    stdin: bytes = b""
+    export: list[str] = field(default_factory=list)
+    export_limit_bytes: int = 256 * 1024 * 1024
+
+
+@dataclass
+class PhaseOutcome:
+    result: PhaseResult
+    archive: bytes | None = None  # the tar stream of ``Phase.export`` (untrusted: extract with cache.safe_extract)
+    archive_truncated: bool = False
+
+
+@runtime_checkable
+class SandboxBackend(Protocol):
+    """Runs a :class:`Phase` isolated from the host. ``isolation`` is ``"full"`` when memory, processes,
+    network, filesystem and syscalls are all confined; ``"reduced"`` names what is missing in ``warnings``."""
+
+    name: str
+    isolation: Literal["full", "reduced"]
+    warnings: list[str]
+
+    def execute(self, phase: Phase) -> PhaseOutcome: ...
+
+    def sandbox_paths(self) -> dict[str, str]:
+        """Where toolchains live inside the sandbox (for the language table's ``{placeholders}``)."""
+        ...
