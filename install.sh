@@ -16,9 +16,10 @@ PYTHON=${PYTHON:-python3}
 JOBS=${TANUKI_BUILD_JOBS:-$(nproc)}
 START=$(date +%s)
 
-say()  { printf '\033[1;36m==>\033[0m %s\n' "$*"; }
-skip() { printf '    \033[2m%s\033[0m\n' "$*"; }
-die()  { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+if [ -t 1 ]; then B=$'\033[1;36m' D=$'\033[2m' R=$'\033[1;31m' N=$'\033[0m'; else B= D= R= N=; fi
+say()  { printf '%s==>%s %s\n' "$B" "$N" "$*"; }
+skip() { printf '    %s%s%s\n' "$D" "$*" "$N"; }
+die()  { printf '%serror:%s %s\n' "$R" "$N" "$*" >&2; exit 1; }
 have() { command -v "$1" >/dev/null 2>&1; }
 elapsed() { echo "$(( $(date +%s) - $1 ))s"; }
 
@@ -38,7 +39,7 @@ apt_install() {
 
 say "system packages"
 apt_install cmake g++ gcc make ninja-build python3-venv
-if [ -x sandbox/install-deps.sh ]; then bash sandbox/install-deps.sh; fi
+if [ -f sandbox/install-deps.sh ]; then bash sandbox/install-deps.sh; fi
 
 "$PYTHON" - <<'PY' || die "Python >= 3.11 is required (set PYTHON=/path/to/python3.11)"
 import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)

@@ -121,10 +121,28 @@ def _kv(text: str) -> dict[str, int]:
     return out
 
 
+@lru_cache(maxsize=None)
+def _sweep_stale(parent: Path) -> None:
+    """Once per process: remove empty groups left by tanuki processes that died before cleaning up."""
+    try:
+        children = list(parent.iterdir())
+    except OSError:
+        return
+    for d in children:
+        pid = d.name.split("-", 1)[0]
+        if d.is_dir() and pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            try:
+                d.rmdir()
+            except OSError:
+                pass
+
+
 class RunCgroup:
     """The groups of one run. ``procs_files`` are the files a launcher writes its pid to before exec'ing bwrap."""
 
-    def __init__(self, lay: Layout, memory_bytes: int, processes: int, cpus: float):
+    def __init__(self, lay: Layout, memory_bytes: int, processes: int, cpus: float | None = None):
+        """``cpus=None`` skips the cpu controller and, on hybrid hosts, the extra v2 group: every hierarchy a
+        process joins costs milliseconds at start, and pid-namespace teardown already kills the tree."""
         self.layout = lay
         name = f"{os.getpid()}-{next(_counter)}-{os.urandom(3).hex()}"
         self.dirs: dict[str, Path] = {}  # "memory", "pids", "cpu" (v1) or "v2"
@@ -133,7 +151,7 @@ class RunCgroup:
         try:
             if v in ("v1", "hybrid"):
                 for ctrl in ("memory", "pids", "cpu"):
-                    if ctrl in lay.v1:
+                    if ctrl in lay.v1 and (ctrl != "cpu" or cpus is not None):
                         self.dirs[ctrl] = self._mk(lay.v1[ctrl], name)
                 mem = self.dirs["memory"]
                 if not _write(mem / "memory.limit_in_bytes", str(memory_bytes)):
@@ -141,10 +159,10 @@ class RunCgroup:
                 _write(mem / "memory.memsw.limit_in_bytes", str(memory_bytes))  # absent without swap accounting
                 _write(mem / "memory.swappiness", "0")
                 _write(self.dirs["pids"] / "pids.max", str(processes))
-                if "cpu" in self.dirs:
+                if "cpu" in self.dirs and cpus is not None:
                     _write(self.dirs["cpu"] / "cpu.cfs_period_us", "100000")
                     _write(self.dirs["cpu"] / "cpu.cfs_quota_us", str(int(cpus * 100000)))
-                if lay.v2 is not None:
+                if lay.v2 is not None and cpus is not None:
                     d = self._mk(lay.v2, name)
                     self.dirs["v2"] = d
                     self.kill_dir = d if (d / "cgroup.kill").exists() else None
@@ -156,7 +174,8 @@ class RunCgroup:
                 _write(d / "memory.max", str(memory_bytes))
                 _write(d / "memory.swap.max", "0")
                 _write(d / "pids.max", str(processes))
-                _write(d / "cpu.max", f"{int(cpus * 100000)} 100000")
+                if cpus is not None:
+                    _write(d / "cpu.max", f"{int(cpus * 100000)} 100000")
                 self.kill_dir = d if (d / "cgroup.kill").exists() else None
         except OSError:
             self.remove()
@@ -170,6 +189,7 @@ class RunCgroup:
                 parent.mkdir()
             except FileExistsError:
                 pass
+        _sweep_stale(parent)
         d = parent / name
         d.mkdir()
         return d

@@ -103,7 +103,7 @@ def _check_relpath(name: str) -> PurePosixPath:
 class JailBackend:
     name = "jail"
 
-    def __init__(self, *, use_cgroups: bool = True, bwrap: str | None = None):
+    def __init__(self, *, use_cgroups: bool = True, cpu_quota: bool = False, bwrap: str | None = None):
         self.bwrap = bwrap or shutil.which("bwrap") or (os.path.exists("/usr/bin/bwrap") and "/usr/bin/bwrap")
         if not self.bwrap:
             raise ToolchainMissing("bubblewrap (bwrap) is not installed: the jail sandbox needs it", INSTALL_HINT)
@@ -111,6 +111,7 @@ class JailBackend:
         self.privileged = os.geteuid() == 0
         lay = cgroups.layout() if (use_cgroups and self.privileged) else cgroups.Layout()
         self.cgroups = lay if lay.usable else None
+        self.cpu_quota = cpu_quota
         self.warnings: list[str] = []
         if self.cgroups is None:
             self.warnings.append("no usable cgroups: total memory of the tree is not enforced (per-process "
@@ -158,6 +159,18 @@ class JailBackend:
             "/etc/hosts": f"127.0.0.1\tlocalhost {host}\n::1\tlocalhost ip6-localhost\n".encode(),
             "/etc/hostname": f"{host}\n".encode(),
         }
+
+    def _ulimits(self, phase: Phase) -> str:
+        """The same limits as dash ``ulimit`` commands, set on the launcher (root, so NPROC does not bind it)
+        and inherited through bwrap and setpriv by the throw-away uid: one exec less than prlimit."""
+        lim = phase.limits
+        cpu = max(1, math.ceil(lim.cpu_s))
+        cmds = [f"ulimit -S -t {cpu}", f"ulimit -H -t {cpu + 1}", f"ulimit -p {lim.processes}",
+                f"ulimit -n {lim.open_files}", f"ulimit -f {lim.file_size_mb * MiB // 512}", "ulimit -c 0"]
+        if self.cgroups is None:
+            mem_kb = lim.memory_mb * 1024
+            cmds += [f"ulimit -d {mem_kb}", f"ulimit -v {2 * mem_kb + 1024 * 1024}"]
+        return " && ".join(cmds)
 
     def _rlimits(self, phase: Phase) -> list[str]:
         lim = phase.limits
@@ -212,7 +225,8 @@ class JailBackend:
             if self.privileged:
                 args += ["/usr/bin/setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
                          "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
-            args += ["/usr/bin/prlimit", *self._rlimits(phase), "--"]
+            else:
+                args += ["/usr/bin/prlimit", *self._rlimits(phase), "--"]
             export_r = export_w = None
             if phase.export:
                 export_r, export_w = os.pipe()
@@ -222,10 +236,15 @@ class JailBackend:
                           f'tar -C /work -cf - -- {paths} >&{export_w} 2>/dev/null; exit $r')
                 args += ["/bin/bash", "-c", script, "tanuki-export"]
             args += phase.argv
+            steps = []
             if self.cgroups is not None:
-                cg = cgroups.RunCgroup(self.cgroups, lim.memory_mb * MiB, lim.processes, lim.cpus)
-                join = " && ".join(f"echo $$ > {shlex.quote(str(f))}" for f in cg.procs_files)
-                args = ["/bin/sh", "-c", f'{join} && exec "$@"', "tanuki-launch", *args]
+                cg = cgroups.RunCgroup(self.cgroups, lim.memory_mb * MiB, lim.processes,
+                                       lim.cpus if self.cpu_quota else None)
+                steps += [f"echo $$ > {shlex.quote(str(f))}" for f in cg.procs_files]
+            if self.privileged:
+                steps.append(self._ulimits(phase))
+            if steps:
+                args = ["/bin/sh", "-c", " && ".join(steps) + ' && exec "$@"', "tanuki-launch", *args]
             passed = tuple(fds) + ((export_w,) if export_w is not None else ())
             sup = supervise(args, env=_LAUNCH_ENV, stdin=phase.stdin, pass_fds=passed,
                             close_after_spawn=list(passed), wall_s=lim.wall_s, output_limit=lim.output_bytes,
@@ -240,8 +259,8 @@ class JailBackend:
         finally:
             for fd in fds:
                 os.close(fd)
-            if cg is not None:
-                cg.remove()
+            if cg is not None:  # rmdir waits for the kernel to release the dead tree: off the critical path
+                threading.Thread(target=cg.remove, name="sandbox-cgroup-rm", daemon=True).start()
             if uid_fd >= 0:
                 self.uids.release(uid_fd)
 
