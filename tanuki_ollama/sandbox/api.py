@@ -71,8 +71,8 @@ class Sandbox:
         lang.check_toolchain()
         files, main = self._files(lang, files_or_code, main)
         lim = _as_limits(limits, self.limits)
-        base = dict(language=lang.name, backend=self.backend.name, isolation=self.backend.isolation,
-                    warnings=list(self.backend.warnings))
+        base: dict[str, Any] = {"language": lang.name, "backend": self.backend.name,
+                                "isolation": self.backend.isolation, "warnings": list(self.backend.warnings)}
         binds = [(host, mount) for mount, host in lang.mounts().items()]
         comp = None
         if lang.compiled:

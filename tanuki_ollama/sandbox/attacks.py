@@ -202,7 +202,7 @@ def _caps(r: ExecutionResult, ctx: HostContext) -> tuple[bool, str]:
 
 
 def _compile_secret(r: ExecutionResult, ctx: HostContext) -> tuple[bool, str]:
-    seen, detail = _no_token(r, ctx)
+    seen, _ = _no_token(r, ctx)
     err = r.compile.stderr if r.compile else ""
     return seen and r.compile_failed and "root:" not in err, "compile failed: " + (err.strip().splitlines() or [""])[0][:120]
 

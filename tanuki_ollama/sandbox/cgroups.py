@@ -14,7 +14,7 @@ import os
 import signal
 import time
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 _counter = itertools.count()
@@ -121,7 +121,7 @@ def _kv(text: str) -> dict[str, int]:
     return out
 
 
-@lru_cache(maxsize=None)
+@cache
 def _sweep_stale(parent: Path) -> None:
     """Once per process: remove empty groups left by tanuki processes that died before cleaning up."""
     try:

@@ -58,7 +58,7 @@ class ContainerBackend:
         self.isolation: Literal["full", "reduced"] = "full"
 
     @classmethod
-    def connect(cls, image: str | None = None) -> "ContainerBackend":
+    def connect(cls, image: str | None = None) -> ContainerBackend:
         try:
             import docker
             from docker.errors import DockerException, ImageNotFound
@@ -84,6 +84,7 @@ class ContainerBackend:
         return {"work": "/work", "tmp": "/tmp"}
 
     def execute(self, phase: Phase) -> PhaseOutcome:
+        import requests
         from docker.types import Ulimit
 
         lim = phase.limits
@@ -127,7 +128,7 @@ class ContainerBackend:
             container.start()
             try:
                 status = container.wait(timeout=lim.wall_s)
-            except Exception:  # requests' ReadTimeout: the wall limit
+            except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):  # the wall limit
                 timed_out = True
                 status = {"StatusCode": None}
             duration = time.monotonic() - start

@@ -139,7 +139,7 @@ class JailBackend:
             for path in sorted(glob.glob(pattern)) if any(c in pattern for c in "*?[") else [pattern]:
                 if os.path.exists(path):
                     a += _parents(path, made) + ["--ro-bind", path, path]
-        for link, target in (self.profile.get("merged_usr_links") or {}).items():
+        for link in self.profile.get("merged_usr_links") or {}:
             if os.path.islink(link):
                 a += ["--symlink", os.readlink(link), link]
             elif os.path.isdir(link):

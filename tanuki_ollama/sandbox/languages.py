@@ -9,7 +9,7 @@ import os
 import re
 import shutil
 import subprocess
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path, PurePosixPath
 
 import yaml
@@ -135,7 +135,7 @@ class Language(BaseModel):
         argv = [str(self.host_path(a.format(**self.placeholders()))) if i == 0 else a
                 for i, a in enumerate(self.version)]
         try:
-            p = subprocess.run(argv, capture_output=True, text=True, timeout=20)
+            p = subprocess.run(argv, capture_output=True, text=True, timeout=20, check=False)
         except (OSError, subprocess.TimeoutExpired):
             return None
         text = (p.stdout or p.stderr).strip().splitlines()
@@ -171,7 +171,7 @@ def _is_template(arg: str) -> bool:
     return re.fullmatch(r"[^{}]*(\{[a-z_]+\}[^{}]*)+", arg) is not None
 
 
-@lru_cache(maxsize=None)
+@cache
 def _discover(command: tuple[str, ...]) -> Path | None:
     """Run a discovery command on the host (e.g. ``rustc --print sysroot``) with rustup's and cargo's bin dirs on
     PATH; the printed directory must exist."""
@@ -180,7 +180,7 @@ def _discover(command: tuple[str, ...]) -> Path | None:
     if exe is None:
         return None
     try:
-        p = subprocess.run([exe, *command[1:]], capture_output=True, text=True, timeout=30,
+        p = subprocess.run([exe, *command[1:]], capture_output=True, text=True, timeout=30, check=False,
                            env={**os.environ, "PATH": path})
     except (OSError, subprocess.TimeoutExpired):
         return None
@@ -194,7 +194,7 @@ class LanguageTable:
         self._alias = {a: lang for lang in languages.values() for a in (lang.name, *lang.aliases)}
 
     @classmethod
-    def load(cls) -> "LanguageTable":
+    def load(cls) -> LanguageTable:
         data = load_yaml("languages.yaml").get("languages") or {}
         langs = {}
         for name, spec in data.items():

@@ -27,7 +27,7 @@ class Limits(BaseModel):
     tmp_mb: int = Field(256, ge=1, description="size of the private /tmp (tmpfs)")
     cpus: float = Field(1.0, gt=0, description="CPU bandwidth (cgroup cpu quota) where cgroups are usable")
 
-    def merged(self, **changes: object) -> "Limits":
+    def merged(self, **changes: object) -> Limits:
         data = self.model_dump()
         data.update({k: v for k, v in changes.items() if v is not None})
         return Limits(**data)
