@@ -48,17 +48,17 @@ def render_string(source: str, **variables: Any) -> str:
                           hint="fix the Jinja syntax") from None
 
 
-def render_template(name: str, **variables: Any) -> str:
+def render_template(template_name: str, /, **variables: Any) -> str:
     """Render ``tanuki_ollama/data/prompts/<name>``."""
     try:
-        template = _env().get_template(name)
+        template = _env().get_template(template_name)
     except jinja2.TemplateNotFound:
-        raise ConfigError(f"prompt template {name!r} not found under {PROMPTS_DIR}",
+        raise ConfigError(f"prompt template {template_name!r} not found under {PROMPTS_DIR}",
                           hint="check the name, or reinstall the package (templates are package data)") from None
     try:
         return template.render(**variables).strip()
     except jinja2.UndefinedError as exc:
-        raise ConfigError(f"prompt template {name!r} uses an undefined variable: {exc.message}",
+        raise ConfigError(f"prompt template {template_name!r} uses an undefined variable: {exc.message}",
                           hint=f"pass it, or remove it from the template; available: {sorted(variables)}") from None
 
 

@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ..errors import ConfigError
 
@@ -104,7 +112,7 @@ class AgentSpec(_Strict):
         return v
 
     @model_validator(mode="after")
-    def _role_matches(self) -> "AgentSpec":
+    def _role_matches(self) -> AgentSpec:
         if self.name != f"tanuki-{self.role}":
             raise ValueError(f"role {self.role!r} does not match name {self.name!r} (expected tanuki-{self.role})")
         return self
@@ -125,7 +133,7 @@ class Roster(_Strict):
         return self._source
 
     @model_validator(mode="after")
-    def _unique(self) -> "Roster":
+    def _unique(self) -> Roster:
         seen: set[str] = set()
         for a in self.agents:
             if a.name in seen:

@@ -58,6 +58,10 @@ def _guard():
 
 
 def main():
+    import os
+
+    if os.environ.get("PYTHONHASHSEED") != "0":  # set/str-hash order must not vary between runs
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, "PYTHONHASHSEED": "0"})
     jobs = json.load(open(sys.argv[1]))
     out_path = sys.argv[2]
     sys.setrecursionlimit(2000)

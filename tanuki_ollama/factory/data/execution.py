@@ -23,6 +23,7 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 HARNESS = Path(__file__).with_name("_harness.py")
+_SANDBOX_BROKEN = False
 
 
 @dataclass
@@ -95,13 +96,24 @@ def run_python_files(files: dict[str, str], main: str, args: list[str], *, wall_
                      collect: list[str] | None = None, use_sandbox: bool | None = None) -> ExecOutcome:
     """Run ``python main args`` with ``files`` in a fresh work dir; return output and the ``collect`` files."""
     collect = collect or []
-    run = sandbox_run() if use_sandbox in (None, True) else None
+    global _SANDBOX_BROKEN
+    run = sandbox_run() if use_sandbox in (None, True) and not _SANDBOX_BROKEN else None
     if run is not None:
+        from tanuki_ollama.errors import TanukiError
         from tanuki_ollama.sandbox.models import Limits
 
-        res = run("python", files, args=[main, *args],
-                  limits=Limits(wall_s=wall_s, cpu_s=wall_s, memory_mb=1024), collect=collect)
-        return ExecOutcome(res.stdout, res.stderr, res.exit_code, res.timed_out, dict(res.files))
+        if main != "main.py":  # the sandbox runs the language's main file (main.py for Python)
+            files = {("main.py" if k == main else k): v for k, v in files.items()}
+        try:
+            res = run("python", files, args=list(args),
+                      limits=Limits(wall_s=wall_s, cpu_s=wall_s, memory_mb=1024), collect=collect)
+            return ExecOutcome(res.stdout, res.stderr, res.exit_code, res.timed_out, dict(res.files))
+        except TanukiError as exc:
+            if use_sandbox:
+                raise
+            _SANDBOX_BROKEN = True
+            log.warning("the sandbox cannot run Python here (%s); checks fall back to a local child interpreter",
+                        exc.message)
     with tempfile.TemporaryDirectory(prefix="tanuki-check-") as tmp:
         for name, text in files.items():
             (Path(tmp) / name).write_text(text, encoding="utf-8")
@@ -124,10 +136,10 @@ def run_python_files(files: dict[str, str], main: str, args: list[str], *, wall_
 
 
 def _run_batch(jobs: list[Job]) -> dict[str, JobResult]:
-    files = {"harness.py": HARNESS.read_text(encoding="utf-8"),
+    files = {"main.py": HARNESS.read_text(encoding="utf-8"),
              "jobs.json": json.dumps([j.to_json() for j in jobs])}
     wall = 10.0 + sum(j.timeout for j in jobs)
-    out = run_python_files(files, "harness.py", ["jobs.json", "results.json"], wall_s=min(wall, 300.0),
+    out = run_python_files(files, "main.py", ["jobs.json", "results.json"], wall_s=min(wall, 300.0),
                            collect=["results.json"])
     if "results.json" not in out.files:
         reason = "timed out" if out.timed_out else (out.stderr.strip().splitlines() or ["no result"])[-1][:200]

@@ -37,9 +37,7 @@ def _sites(tree: ast.AST) -> list[tuple[ast.AST, str, int]]:
             for i, op in enumerate(node.ops):
                 if type(op) in _CMP:
                     sites.append((node, "compare", i))
-        elif isinstance(node, ast.BinOp) and type(node.op) in _BIN:
-            sites.append((node, "binop", 0))
-        elif isinstance(node, ast.AugAssign) and type(node.op) in _BIN:
+        elif isinstance(node, ast.BinOp) and type(node.op) in _BIN or isinstance(node, ast.AugAssign) and type(node.op) in _BIN:
             sites.append((node, "binop", 0))
         elif isinstance(node, ast.Constant) and type(node.value) is int and -2 <= node.value <= 10:
             sites.append((node, "const", 0))
@@ -126,8 +124,8 @@ def python_mutants(code: str, rng: random.Random, limit: int = 3) -> list[Mutant
     return out
 
 
-_TEXT_OPS = [("<=", "<"), (">=", ">"), ("==", "!="), ("!=", "=="), (" + ", " - "), (" - ", " + "), ("&&", "||"),
-             ("||", "&&")]
+_TEXT_OPS = [(" <= ", " < "), (" >= ", " > "), (" == ", " != "), (" != ", " == "), (" + ", " - "), (" - ", " + "),
+             (" && ", " || "), (" || ", " && ")]
 
 
 def text_mutants(code: str, rng: random.Random, limit: int = 2) -> list[Mutant]:

