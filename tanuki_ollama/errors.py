@@ -46,3 +46,7 @@ class ToolchainMissing(TanukiError):
 
 class InvalidModelFile(TanukiError):
     """A GGUF or safetensors file is corrupt, truncated or of the wrong kind."""
+
+
+class DiskFull(TanukiError):
+    """No space left while writing outputs; finished work is kept and a rerun resumes."""

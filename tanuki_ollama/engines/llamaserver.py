@@ -8,8 +8,10 @@ under another.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +25,12 @@ from ..toolchain import Toolchain
 class LlamaServer:
     def __init__(self, model: Path, loras: list[Path] | None = None, *, ctx: int = 2048, threads: int | None = None,
                  port: int | None = None, mmap: bool = True, log_path: Path | None = None,
-                 extra_args: list[str] | None = None):
+                 extra_args: list[str] | None = None, parallel: int = 1, cache_ram_mib: int | None = None):
         self.model = Path(model)
+        self.parallel = max(1, int(parallel))
+        # llama-server's host-memory prompt cache (`--cache-ram`) restores saved KV states by token prefix alone,
+        # without checking which adapters computed them: the hot-swap engine turns it off (0).
+        self.cache_ram_mib = cache_ram_mib
         self.loras = [Path(p) for p in (loras or [])]
         self.ctx, self.threads, self.mmap = ctx, threads, mmap
         self.port = port or free_port()
@@ -39,7 +45,13 @@ class LlamaServer:
 
     def command(self) -> list[str]:
         cmd = [str(Toolchain.default().llama_tool("llama-server")), "-m", str(self.model), "--host", "127.0.0.1",
-               "--port", str(self.port), "-c", str(self.ctx), "--no-webui", "--offline", "-np", "1"]
+               "--port", str(self.port), "-c", str(self.ctx), "--no-webui", "--offline", "-np", str(self.parallel)]
+        if self.parallel > 1:
+            # one shared KV buffer would let a slot's context grow into another's: give each slot its own `ctx`
+            cmd[cmd.index("-c") + 1] = str(self.ctx * self.parallel)
+            cmd += ["--no-kv-unified"]
+        if self.cache_ram_mib is not None:
+            cmd += ["--cache-ram", str(self.cache_ram_mib)]
         if self.loras:
             cmd += ["--lora", ",".join(str(p) for p in self.loras), "--lora-init-without-apply"]
         if self.threads:
@@ -102,8 +114,48 @@ class LlamaServer:
             raise EngineError(f"llama-server refused {path}: {r.text[:300]}")
         return r.json()
 
-    def tokenize(self, text: str, *, special: bool = True) -> list[int]:
-        return self._post("/tokenize", {"content": text, "add_special": False, "parse_special": special})["tokens"]
+    def post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """A JSON request to any llama-server route (errors become tanuki errors)."""
+        return self._post(path, payload)
+
+    def tokenize(self, text: str, *, special: bool = True, add_special: bool = False) -> list[int]:
+        return self._post("/tokenize", {"content": text, "add_special": add_special, "parse_special": special})["tokens"]
+
+    def detokenize(self, tokens: list[int]) -> str:
+        return self._post("/detokenize", {"tokens": tokens})["content"]
+
+    def stream(self, path: str, payload: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """POST ``payload`` with ``stream: true`` and yield each server-sent event's JSON."""
+        try:
+            with self.client.stream("POST", path, json={**payload, "stream": True}) as r:
+                if r.status_code >= 400:
+                    r.read()
+                    raise EngineError(f"llama-server refused {path}: {r.text[:300]}")
+                for line in r.iter_lines():
+                    if not line or line.startswith(":"):
+                        continue
+                    data = line[6:] if line.startswith("data: ") else line
+                    if data.strip() == "[DONE]":
+                        return
+                    event = json.loads(data)
+                    if isinstance(event, dict) and event.get("error"):
+                        raise EngineError(f"llama-server failed during {path}: {str(event['error'])[:300]}")
+                    yield event
+        except httpx.HTTPError as exc:
+            raise BackendUnavailable(f"llama-server at {self.url} did not answer: {exc}") from exc
+
+    def memory(self) -> dict[str, int]:
+        """The server process's real memory: ``rss`` (what the OS holds resident, file-backed mmap pages
+        included), ``uss`` (pages only this process holds) and ``pss``; 0 when the process is gone."""
+        import psutil
+
+        if not self.process or self.process.poll() is not None:
+            return {"rss": 0, "uss": 0, "pss": 0}
+        try:
+            info = psutil.Process(self.process.pid).memory_full_info()
+        except (psutil.Error, OSError):
+            return {"rss": 0, "uss": 0, "pss": 0}
+        return {"rss": int(info.rss), "uss": int(getattr(info, "uss", 0)), "pss": int(getattr(info, "pss", 0))}
 
     def completion(self, prompt: str | list[int], *, adapter: int | None = None, n_predict: int = 16,
                    n_probs: int = 0, temperature: float = 0.0, **extra: Any) -> dict[str, Any]:

@@ -6,13 +6,14 @@ an interrupted build resumes where it stopped. A failed parity check stops the b
 
 from __future__ import annotations
 
+import errno
 import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import TanukiError
+from ..errors import DiskFull, TanukiError
 from ..settings import Settings
 from .backbones import Backbone, resolve_backbone
 from .gguf import convert_hf_to_gguf, convert_lora_to_gguf, inspect_gguf, quantize
@@ -65,7 +66,15 @@ class Family:
     def _stage(self, name: str, fn, *args, **kwargs):
         self._say(f"[bold cyan]==> {name}[/]")
         t = time.monotonic()
-        result = fn(*args, **kwargs)
+        hint = f"free space under {self.dir} and rerun the same command: finished stages are kept and this one resumes"
+        try:
+            result = fn(*args, **kwargs)
+        except DiskFull as exc:
+            raise DiskFull(f"the disk filled up during `{name}`: {exc.message}", hint=hint) from exc
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                raise DiskFull(f"the disk filled up during `{name}` ({exc.filename or self.dir})", hint=hint) from exc
+            raise
         seconds = time.monotonic() - t
         self.manifest["stages"][name] = {"seconds": round(seconds, 2), "result": result}
         self.manifest_path.write_text(json.dumps(self.manifest, indent=2, default=str))
@@ -158,7 +167,8 @@ class Family:
                 hint="an export that does not reproduce its model is not registered; check the converter version "
                 "and the adapter's base",
             )
-        return {k: {"max_prob_diff": round(v.max_logprob_diff, 4), "token_agreement": round(v.greedy_agreement, 3)}
+        return {k: {"max_logprob_diff": round(v.max_logprob_diff, 6), "max_prob_diff": round(v.max_prob_diff, 6),
+                    "token_agreement": round(v.greedy_agreement, 3)}
                 for k, v in results.items()}
 
     def register(self, backbone: Backbone, base: dict, loras: dict) -> dict:

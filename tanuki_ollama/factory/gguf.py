@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import InvalidModelFile, ToolchainMissing
+from ..errors import DiskFull, InvalidModelFile, ToolchainMissing
 from ..toolchain import Toolchain
 
 GGUF_MAGIC = b"GGUF"
@@ -88,10 +89,16 @@ def inspect_gguf(path: Path) -> GGUFInfo:
     )
 
 
-def _run(cmd: list[str], what: str, env: dict[str, str] | None = None) -> str:
+def _run(cmd: list[str], what: str, partial: Path, env: dict[str, str] | None = None) -> str:
+    """Run a converter writing ``partial``; on failure remove the half-written file and say why."""
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
-        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
+        partial.unlink(missing_ok=True)
+        text = (proc.stderr or proc.stdout).strip()
+        tail = "\n".join(text.splitlines()[-15:])
+        if "No space left" in text or shutil.disk_usage(partial.parent).free < 2**20:
+            raise DiskFull(f"{what}: no space left in {partial.parent}",
+                           hint="free some space and rerun; nothing finished before was touched")
         raise InvalidModelFile(f"{what} failed (exit {proc.returncode}):\n{tail}")
     return proc.stdout + proc.stderr
 
@@ -137,7 +144,7 @@ def convert_hf_to_gguf(hf_dir: Path, out: Path, *, outtype: str = "f16", toolcha
     tmp = out.with_suffix(".partial")
     cmd = [sys.executable, "-m", "tanuki_ollama.factory._convert_main", str(tc.convert_script()),
            str(hf_dir), "--outtype", outtype, "--outfile", str(tmp)]
-    _run(cmd, f"converting {hf_dir} to GGUF", env=_convert_env())
+    _run(cmd, f"converting {hf_dir} to GGUF", tmp, env=_convert_env())
     tmp.replace(out)
     return inspect_gguf(out)
 
@@ -150,7 +157,7 @@ def quantize(src: Path, out: Path, qtype: str = "Q4_K_M", *, threads: int | None
     out = Path(out)
     tmp = out.with_suffix(".partial")
     cmd = [str(tc.llama_tool("llama-quantize")), str(src), str(tmp), qtype, str(threads or os.cpu_count() or 1)]
-    _run(cmd, f"quantizing {src} to {qtype}")
+    _run(cmd, f"quantizing {src} to {qtype}", tmp)
     tmp.replace(out)
     return inspect_gguf(out)
 
@@ -167,7 +174,7 @@ def convert_lora_to_gguf(adapter_dir: Path, base_hf_dir: Path, out: Path, *, out
     tmp = out.with_suffix(".partial")
     cmd = [sys.executable, "-m", "tanuki_ollama.factory._convert_main", str(tc.convert_script("convert_lora_to_gguf.py")),
            str(adapter_dir), "--base", str(base_hf_dir), "--outtype", outtype, "--outfile", str(tmp)]
-    _run(cmd, f"converting the LoRA {adapter_dir} to GGUF", env=_convert_env())
+    _run(cmd, f"converting the LoRA {adapter_dir} to GGUF", tmp, env=_convert_env())
     tmp.replace(out)
     return inspect_gguf(out)
 

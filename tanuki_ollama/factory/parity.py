@@ -29,20 +29,24 @@ PARITY_PROMPTS = [
 
 @dataclass(frozen=True)
 class Tolerance:
-    max_logprob_diff: float  # max |p_hf - p_gguf| over the top-k tokens, at every position (probability space)
+    max_logprob_diff: float  # max |logp_hf - logp_gguf| over llama.cpp's top-k tokens, at every position
+    max_prob_diff: float  # the same in probability space (what a quantized model can be held to)
     min_greedy_agreement: float  # fraction of positions where both pick the same top token
     top_k: int = 5
     n_tokens: int = 8
 
 
-F16 = Tolerance(max_logprob_diff=0.02, min_greedy_agreement=1.0)
-QUANTIZED = Tolerance(max_logprob_diff=0.15, min_greedy_agreement=0.75)
+# Measured here: f16 (+ f16 LoRA) on the tiny fixtures ~1e-6 logprob; the micro's Q4_1 (+ LoRA) <= 0.68 logprob
+# on low-probability tail tokens but <= 0.11 in probability, with >= 87 % token agreement.
+F16 = Tolerance(max_logprob_diff=0.05, max_prob_diff=0.01, min_greedy_agreement=1.0)
+QUANTIZED = Tolerance(max_logprob_diff=float("inf"), max_prob_diff=0.15, min_greedy_agreement=0.75)
 
 
 @dataclass
 class PromptParity:
     prompt: int
     logprob_diff: float
+    prob_diff: float
     first_token_match: bool
     greedy_agreement: float
     hf_tokens: list[int]
@@ -60,6 +64,10 @@ class ParityResult:
         return max((p.logprob_diff for p in self.prompts), default=0.0)
 
     @property
+    def max_prob_diff(self) -> float:
+        return max((p.prob_diff for p in self.prompts), default=0.0)
+
+    @property
     def greedy_agreement(self) -> float:
         return min((p.greedy_agreement for p in self.prompts), default=1.0)
 
@@ -67,11 +75,13 @@ class ParityResult:
     def passed(self) -> bool:
         t = self.tolerance
         return (self.max_logprob_diff <= t["max_logprob_diff"]
+                and self.max_prob_diff <= t["max_prob_diff"]
                 and self.greedy_agreement >= t["min_greedy_agreement"]
                 and all(p.first_token_match for p in self.prompts))
 
     def as_dict(self) -> dict:
         return {"name": self.name, "passed": self.passed, "max_logprob_diff": self.max_logprob_diff,
+                "max_prob_diff": self.max_prob_diff,
                 "greedy_agreement": self.greedy_agreement, "tolerance": self.tolerance,
                 "prompts": [asdict(p) for p in self.prompts]}
 
@@ -96,18 +106,30 @@ def hf_reference(model, tok, prompts: list[list[dict]], tol: Tolerance) -> list[
     return out
 
 
-def compare(name: str, ref: list[dict], server: LlamaServer, adapter: int | None, tol: Tolerance) -> ParityResult:
+EOS = -1  # llama-server reports no probabilities for an end-of-generation token, only that it stopped
+
+
+def compare(name: str, ref: list[dict], server: LlamaServer, adapter: int | None, tol: Tolerance,
+            eos_ids: frozenset[int] = frozenset()) -> ParityResult:
     res = ParityResult(name, asdict(tol))
     for i, r in enumerate(ref):
-        diffs, matches, gguf_tokens = [], [], []
+        lp_diffs, p_diffs, matches, gguf_tokens = [], [], [], []
         for j, expected in enumerate(r["greedy"]):
             got = server.completion(r["ids"] + r["greedy"][:j], adapter=adapter, n_predict=1, n_probs=tol.top_k)
-            top = got["completion_probabilities"][0]["top_logprobs"]
-            diffs.append(max(abs(math.exp(float(r["logprobs"][j][t["id"]])) - math.exp(t["logprob"])) for t in top))
-            gguf_tokens.append(top[0]["id"])
-            matches.append(top[0]["id"] == expected)
-        res.prompts.append(PromptParity(i, max(diffs, default=0.0), bool(matches and matches[0]),
-                                        sum(matches) / max(1, len(matches)), r["greedy"], gguf_tokens))
+            probs = got.get("completion_probabilities") or []
+            # llama-server withholds the probabilities of a token it does not print (end of generation, or a
+            # byte that is half of a UTF-8 character); its id is still in "tokens".
+            token = (got.get("tokens") or [probs[0]["id"] if probs else EOS])[0]
+            gguf_tokens.append(token)
+            matches.append(token == expected or (token == EOS and expected in eos_ids))
+            if probs:
+                top = probs[0]["top_logprobs"]
+                lp_diffs.append(max(abs(float(r["logprobs"][j][t["id"]]) - t["logprob"]) for t in top))
+                p_diffs.append(max(abs(math.exp(float(r["logprobs"][j][t["id"]])) - math.exp(t["logprob"]))
+                                   for t in top))
+        res.prompts.append(PromptParity(i, max(lp_diffs, default=0.0), max(p_diffs, default=0.0),
+                                        bool(matches and matches[0]), sum(matches) / max(1, len(matches)),
+                                        r["greedy"], gguf_tokens))
     return res
 
 
@@ -126,10 +148,12 @@ def check_family_parity(hf_dir: Path, gguf: Path, adapters: dict[str, tuple[Path
         t0 = time.monotonic()
         ref = hf_reference(base, tok, prompts, tol)
         t1 = time.monotonic()
-        results["base"] = compare("base", ref, server, None, tol)
+        eos = frozenset(x for x in {tok.eos_token_id, tok.pad_token_id,
+                                    tok.convert_tokens_to_ids("<|im_end|>")} if isinstance(x, int) and x >= 0)
+        results["base"] = compare("base", ref, server, None, tol, eos)
         log.debug("parity base: hf %.1fs, gguf %.1fs", t1 - t0, time.monotonic() - t1)
         for i, name in enumerate(names):
             model = PeftModel.from_pretrained(base, adapters[name][0])
-            results[name] = compare(name, hf_reference(model, tok, prompts, tol), server, i, tol)
+            results[name] = compare(name, hf_reference(model, tok, prompts, tol), server, i, tol, eos)
             base = model.unload()  # back to the plain base for the next adapter
     return results

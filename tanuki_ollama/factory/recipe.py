@@ -35,6 +35,7 @@ class Recipe(BaseModel):
     seed: int = 0
     lora_rank: int | None = Field(None, description="override the roster's rank (small fixtures)")
     lora_targets: list[str] | None = None
+    lora_last_layers: int | None = Field(None, ge=1, description="put LoRA only on the last N layers (CPU speed)")
     regression_tolerance: float = Field(0.0, ge=0, description="refuse an adapter whose eval loss exceeds base + this")
     notes: str = ""
 

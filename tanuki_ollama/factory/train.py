@@ -130,6 +130,7 @@ def train_adapter(
     console=None,
 ) -> TrainReport:
     """Train ``agent``'s LoRA on its rows; the adapter lands in ``out_dir/adapter``."""
+    import datasets
     import torch
     from datasets import Dataset
     from peft import LoraConfig
@@ -138,6 +139,7 @@ def train_adapter(
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    datasets.disable_progress_bars()  # our own progress bar says what matters
     if not train_rows:
         raise ConfigError(f"no training examples for {agent.name}", hint="run `tanuki data synth` first")
     if recipe.threads:
@@ -153,6 +155,10 @@ def train_adapter(
         target_modules=recipe.lora_targets or agent.lora.target_modules,
         task_type="CAUSAL_LM",
     )
+    if recipe.lora_last_layers:
+        # Backpropagation then stops at the first adapted layer: on a CPU this halves the cost of a step.
+        n_layers = model.config.num_hidden_layers
+        lora.layers_to_transform = list(range(max(0, n_layers - recipe.lora_last_layers), n_layers))
     cuda = torch.cuda.is_available()
     args = SFTConfig(
         output_dir=str(out_dir / "checkpoints"),
@@ -189,6 +195,15 @@ def train_adapter(
         peft_config=lora,
     )
 
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)  # our progress bar reports instead of raw dicts
+    for split, ds in (("train", trainer.train_dataset), ("eval", trainer.eval_dataset)):
+        if len(ds) == 0:
+            raise ConfigError(
+                f"{agent.name}: every {split} example lost its answer to truncation at max_length={recipe.max_length}",
+                hint="raise max_length in the recipe, or synthesise shorter examples",
+            )
     report_path = out_dir / "report.json"
     state_path = out_dir / "base_eval.json"
     ckpt = _last_checkpoint(out_dir) if resume else None
@@ -221,9 +236,6 @@ def train_adapter(
             progress.update(state.global_step, loss)
 
     trainer.add_callback(Watch())
-    from transformers.trainer_callback import PrinterCallback
-
-    trainer.remove_callback(PrinterCallback)  # our progress bar reports instead of raw dicts
     started = time.monotonic()
     try:
         with progress:
