@@ -159,3 +159,14 @@ def test_full_disk_is_a_clear_error_and_loses_nothing(dataset, tmp_path):
         assert keep.read_text() == "earlier stage output"
     finally:
         subprocess.run(["umount", str(mnt)])
+
+
+def test_qlora_backbone_then_adapter(dataset, tmp_path):
+    """bitsandbytes nf4 QLoRA on the backbone, merged, exported and checked, then an adapter on top of it."""
+    plan = FamilyPlan(name="qlora", backbone="tiny-llama", recipe=load_recipe("tiny-qlora"), agents=AGENTS[:1],
+                      dataset=dataset, root=tmp_path, register=False, train_backbone=True)
+    manifest = Family(plan).build()
+    assert "train-backbone" in manifest["stages"] and (tmp_path / "backbone-hf" / "config.json").is_file()
+    assert (tmp_path / "runs" / "backbone" / "report.json").is_file()
+    assert manifest["stages"]["parity"]["result"]["base"]["token_agreement"] == 1.0
+    assert manifest["stages"]["parity"]["result"][AGENTS[0]]["max_logprob_diff"] < 0.05

@@ -12,16 +12,8 @@ from ..agents.roster import load_roster
 from ..errors import ConfigError
 
 
-def _agents(spec: str) -> list[str]:
-    roster = load_roster()
-    if spec == "core":
-        return [a.name for a in roster.core()]
-    if spec == "all":
-        return roster.names()
-    return [roster.get(x.strip()).name for x in spec.split(",") if x.strip()]
-
-
-def _family(backbone, recipe, agents, per_agent, dataset, sources, strategy, name, register, seed):
+def _family(backbone, recipe, agents, per_agent, dataset, sources, strategy, name, register, seed,
+            train_backbone=False):
     from ..engines.ollama import OllamaEngine
     from ..factory.family import Family, FamilyPlan
     from ..factory.recipe import load_recipe
@@ -30,8 +22,9 @@ def _family(backbone, recipe, agents, per_agent, dataset, sources, strategy, nam
     r = load_recipe(recipe)
     backbone = backbone or r.backbone
     plan = FamilyPlan(name=name or f"{backbone.replace(':', '-').replace('/', '-')}", backbone=backbone, recipe=r,
-                      agents=_agents(agents), per_agent=per_agent, dataset=Path(dataset) if dataset else None,
-                      sources=list(sources), strategy=strategy, register=register, seed=seed)
+                      agents=[a.name for a in load_roster().select(agents)], per_agent=per_agent, dataset=Path(dataset) if dataset else None,
+                      sources=list(sources), strategy=strategy, register=register, seed=seed,
+                      train_backbone=train_backbone)
     engine = None
     if register:
         url, started = ensure_ollama()
@@ -68,10 +61,13 @@ def factory_group() -> None:
 @factory_group.command("build")
 @common
 @click.option("--no-register", is_flag=True, help="stop after parity")
+@click.option("--train-backbone", is_flag=True, help="first tune the backbone on all agents' data (merged)")
 @click.option("--json", "as_json", is_flag=True)
-def build(backbone, recipe, agents, per_agent, dataset, sources, strategy, name, seed, no_register, as_json):
+def build(backbone, recipe, agents, per_agent, dataset, sources, strategy, name, seed, no_register, train_backbone,
+          as_json):
     """Build a family end to end (resumable: rerun the same command after an interruption)."""
-    fam = _family(backbone, recipe, agents, per_agent, dataset, sources, strategy, name, not no_register, seed)
+    fam = _family(backbone, recipe, agents, per_agent, dataset, sources, strategy, name, not no_register, seed,
+                  train_backbone)
     manifest = fam.build()
     if as_json:
         click.echo(json.dumps(manifest, indent=2, default=str))
@@ -107,6 +103,33 @@ def train_adapter_cmd(backbone, recipe, agents, per_agent, dataset, sources, str
     click.echo(json.dumps(result, indent=2))
 
 
+@train_group.command("backbone")
+@common
+def train_backbone_cmd(backbone, recipe, agents, per_agent, dataset, sources, strategy, name, seed):
+    """(Q)LoRA-tune the backbone on every selected agent's data and merge it (the family's new base)."""
+    from ..factory.backbones import resolve_backbone
+
+    fam = _family(backbone, recipe, agents, per_agent, dataset, sources, strategy, name, False, seed)
+    bb = fam._stage("backbone", resolve_backbone, fam.plan.backbone)
+    fam._stage("synth", fam.synth)
+    tuned = fam._stage("train-backbone", fam.train_backbone, bb)
+    click.echo(f"tuned backbone: {tuned.hf_dir}")
+
+
+@click.command("export")
+@common
+def export_cmd(backbone, recipe, agents, per_agent, dataset, sources, strategy, name, seed):
+    """Export a trained family: base GGUF (f16 -> Q4_K_M) and LoRA GGUFs, with template and logit parity."""
+    from ..factory.backbones import resolve_backbone
+
+    fam = _family(backbone, recipe, agents, per_agent, dataset, sources, strategy, name, False, seed)
+    bb = resolve_backbone(fam.plan.backbone)
+    base = fam._stage("base", fam.base, bb)
+    loras = fam._stage("export", fam.export, bb)
+    fam._stage("parity", fam.parity, bb, base, loras)
+    click.echo(json.dumps({"base": base, "loras": loras}, indent=2))
+
+
 @click.command("register")
 @common
 def register_cmd(backbone, recipe, agents, per_agent, dataset, sources, strategy, name, seed):
@@ -122,4 +145,4 @@ def register_cmd(backbone, recipe, agents, per_agent, dataset, sources, strategy
     click.echo(f"registered ({reg['strategy']}): {', '.join(reg['models'])}")
 
 
-COMMANDS = [factory_group, train_group, register_cmd]
+COMMANDS = [factory_group, train_group, export_cmd, register_cmd]

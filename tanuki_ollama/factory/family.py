@@ -16,6 +16,7 @@ from typing import Any
 from ..errors import DiskFull, TanukiError
 from ..settings import Settings
 from .backbones import Backbone, resolve_backbone
+from .export import merge_lora
 from .gguf import convert_hf_to_gguf, convert_lora_to_gguf, inspect_gguf, quantize
 from .parity import F16, QUANTIZED, check_family_parity
 from .recipe import Recipe
@@ -40,6 +41,7 @@ class FamilyPlan:
     strategy: str | None = None
     root: Path | None = None
     register: bool = True
+    train_backbone: bool = False
     seed: int = 0
 
     @property
@@ -193,24 +195,44 @@ class Family:
         out = self.dir / "merged" / f"{agent.name}-Q4_K_M.gguf"
         if out.is_file():
             return out
-        from peft import PeftModel
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        hf_out = self.dir / "merged" / agent.name
-        model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(backbone.hf_dir),
-                                          self.dir / "runs" / agent.name / "adapter").merge_and_unload()
-        model.save_pretrained(hf_out)
-        AutoTokenizer.from_pretrained(backbone.hf_dir).save_pretrained(hf_out)
+        hf_out = merge_lora(backbone.hf_dir, self.dir / "runs" / agent.name / "adapter", self.dir / "merged" / agent.name)
         f16 = convert_hf_to_gguf(hf_out, hf_out.with_suffix(".f16.gguf")).path
         quantize(f16, out, "Q4_K_M")
         f16.unlink()
         return out
+
+    def train_backbone(self, backbone: Backbone) -> Backbone:
+        """One (Q)LoRA on every agent's data together, merged into the backbone: the family's new base."""
+        from types import SimpleNamespace
+
+        from ..agents.roster import LoraSpec, load_roster
+        from .data import load_dataset_split
+
+        merged = self.dir / "backbone-hf"
+        if not (merged / "config.json").is_file():
+            roster = load_roster()
+            train_rows, eval_rows = [], []
+            for name in self.plan.agents:
+                train_rows += load_dataset_split(self.plan.dataset, roster.get(name).name, "train")
+                eval_rows += load_dataset_split(self.plan.dataset, roster.get(name).name, "eval")
+            import random
+
+            random.Random(self.plan.seed).shuffle(train_rows)
+            run = self.dir / "runs" / "backbone"
+            spec = SimpleNamespace(name="tanuki-backbone", lora=LoraSpec())
+            train_adapter(backbone=backbone, recipe=self.plan.recipe, agent=spec, train_rows=train_rows,
+                          eval_rows=eval_rows, out_dir=run, console=self.console)
+            merge_lora(backbone.hf_dir, run / "adapter", merged)
+        return Backbone(f"{backbone.name}+tuned", merged, None, backbone.template, backbone.stops,
+                        backbone.default_system, backbone.family_prefix)
 
     # ------------------------------------------------------------------ the whole pipeline
     def build(self) -> dict:
         started = time.monotonic()
         backbone = self._stage("backbone", lambda: resolve_backbone(self.plan.backbone))
         self._stage("synth", self.synth)
+        if self.plan.train_backbone:
+            backbone = self._stage("train-backbone", self.train_backbone, backbone)
         base = self._stage("base", self.base, backbone)
         self._stage("train", self.train, backbone)
         loras = self._stage("export", self.export, backbone)

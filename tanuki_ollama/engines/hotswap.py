@@ -1,0 +1,711 @@
+"""The hot-swap engine: ONE resident base GGUF, EVERY agent's LoRA GGUF loaded, the right adapter per request.
+
+One ``llama-server`` (``engines/llamaserver.py``) holds the base and all LoRAs (``--lora a,b,... 
+--lora-init-without-apply``). Each model name ("tanuki-micro-coder") maps to one adapter id (or to the base
+alone); every request names the scale of every adapter explicitly, so switching agents costs nothing but the
+request itself: no runner restart, no weight reload.
+
+Behaving like Ollama with ``ADAPTER`` (greedy outputs are equal, tested against a real ``ollama serve``):
+
+- prompts are rendered the way Ollama renders the TEMPLATE (ChatML natively in Python, byte for byte like
+  ``data/templates/chatml.gotmpl``; any other Go template, and every chat with tools, through ``ollama-render``,
+  Ollama's own template package) and sent to ``/completion``, exactly as Ollama >= 0.30 drives llama-server;
+- options merge Ollama's defaults <- the agent's Modelfile parameters <- the request's options, and map to the
+  same llama-server fields Ollama sends (``top_k``, ``repeat_penalty``, ``stop``...);
+- ``format="json"`` uses Ollama's JSON grammar; a schema goes to ``json_schema``;
+- tool definitions go through the template; ``<tool_call>{...}</tool_call>`` in the answer become tool calls.
+
+No KV leak across adapters (three guards, each sufficient for the cases it covers):
+1. the scheduler pins each request to a server slot (``id_slot``) and allows ``cache_prompt`` only on a slot
+   whose cached prefix was computed under the same adapter; otherwise the slot re-evaluates from scratch;
+2. llama-server itself clears a slot's cache when the adapter set of the next task differs;
+3. the host-memory prompt cache (``--cache-ram``), which restores KV states by token prefix alone without
+   looking at adapters, is disabled.
+
+Concurrency (``FairScheduler``): one queue per agent; turns go round-robin between agents with waiting
+requests. A turn grants up to ``parallel`` requests of one agent at once (they batch in llama-server's slots,
+which batch only requests with the same adapters anyway); adapters switch only between turns. A long
+generation is cut into slices of at most ``slice_tokens`` tokens: after each slice it goes back to the end of
+its agent's queue and continues from its own tokens (same slot, KV reused when no other adapter ran there), so
+no generation holds the engine for more than one slice while others wait. Grammar-constrained generations
+(``format``) cannot be resumed mid-grammar and run as one slice, bounded by ``num_predict`` and the context.
+
+Memory: ``running()`` reports the server process's real resident memory (psutil RSS; ``memory()`` adds USS/PSS
+and the file sizes). mmap vs. no-mmap: see ``MMAP_NOTE``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import subprocess
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import BackendUnavailable, CapabilityMissing, ConfigError, EngineError, ModelNotFound
+from ..types import ChatChunk, ChatResult, Message, ModelDetails, ModelInfo, RunningModel, ToolCall, Usage
+from .llamaserver import LlamaServer
+
+MMAP_NOTE = (
+    "mmap (llama-server's default load mode) is the default. Measured on b11434 (2 shared cores): "
+    "`--load-mode none` made single-token requests 5-8x slower on the micro model and gave no memory back for "
+    "its Q4_1 weights, which the CPU backend does not repack (RSS equal with and without mmap). For weights the "
+    "CPU backend repacks (Q4_0/Q4_K/IQ4_NL: Q4_K_M bases, the 3B backbone) mmap keeps the mapped file pages "
+    "resident next to the repacked copy, so RSS counts those weights about twice; pass mmap=False (or "
+    "repack=False) where memory matters more than latency. `tanuki bench switch` measures both."
+)
+
+# Ollama's JSON grammar for format="json" (llm/llama_server.go, ollama v0.32.15, MIT), so that "json" behaves
+# exactly as it does through Ollama.
+GRAMMAR_JSON = r'''
+root   ::= object
+value  ::= object | array | string | number | ("true" | "false" | "null") ws
+object ::=
+  "{" ws (
+         string ":" ws value
+    ("," ws string ":" ws value)*
+  )? ws "}"
+array  ::=
+  "[" ws (
+            value
+    ("," ws value)*
+  )? ws "]"
+string ::=
+  "\"" (
+    [^"\\\x7F\x00-\x1F] |
+    "\\" (["\\/bfnrt] | "u" [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F]) # escapes
+  )* "\""
+number ::= ("-"? ([0-9] | [1-9] [0-9]*)) ("." [0-9]+)? ([eE] [-+]? [0-9]+)?
+# Optional space: by convention, applied in this grammar after literal chars when allowed
+ws ::= ([ \t\n] ws)?
+'''
+
+# Ollama's api.DefaultOptions() (sampling part), the base every request starts from.
+OLLAMA_DEFAULTS: dict[str, Any] = {
+    "num_predict": -1, "num_keep": 4, "temperature": 0.8, "top_k": 40, "top_p": 0.9, "min_p": 0.0,
+    "typical_p": 1.0, "repeat_last_n": 64, "repeat_penalty": 1.0, "presence_penalty": 0.0,
+    "frequency_penalty": 0.0, "seed": -1,
+}
+# Ollama option name -> llama-server /completion field
+_FIELDS = {"num_keep": "n_keep", "temperature": "temperature", "top_k": "top_k", "top_p": "top_p",
+           "min_p": "min_p", "typical_p": "typical_p", "repeat_last_n": "repeat_last_n",
+           "repeat_penalty": "repeat_penalty", "presence_penalty": "presence_penalty",
+           "frequency_penalty": "frequency_penalty", "seed": "seed", "stop": "stop"}
+_RUNNER_OPTIONS = {"num_ctx", "num_batch", "num_gpu", "main_gpu", "use_mmap", "num_thread", "low_vram"}
+_OPEN_ENDED_MULTIPLIER = 4  # Ollama bounds num_predict=-1 by a few context windows; we bound by one slot's ctx
+_TOOL_CALL = re.compile(r"<tool_call>\s*(\{.*?\})\s*</tool_call>", re.S)
+_NO_ADAPTER = "<base>"
+
+
+# ---------------------------------------------------------------------------------------------- agents
+@dataclass(frozen=True)
+class AgentModel:
+    """One model name served by the engine: an adapter (or the base alone) plus its Modelfile-like settings."""
+
+    name: str
+    lora: Path | None = None
+    system: str | None = None
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    template: str = "chatml"  # "chatml" (rendered natively) or an Ollama Go TEMPLATE (rendered by ollama-render)
+
+    @classmethod
+    def coerce(cls, name: str, value: "AgentModel | Mapping[str, Any] | str | Path | None") -> "AgentModel":
+        if isinstance(value, AgentModel):
+            return value
+        if value is None or isinstance(value, (str, Path)):
+            return cls(name=name, lora=Path(value) if value else None)
+        data = dict(value)
+        lora = data.pop("lora", None) or data.pop("adapter", None)
+        return cls(name=name, lora=Path(lora) if lora else None, **data)
+
+
+def _bare(name: str) -> str:
+    return name[: -len(":latest")] if name.endswith(":latest") else name
+
+
+# ---------------------------------------------------------------------------------------------- rendering
+def _go_json(value: Any) -> str:
+    """What Go's json.Marshal writes for a map: sorted keys, compact, HTML characters escaped."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+
+
+def collate(messages: Sequence[Mapping[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
+    """Ollama's ``template.collate``: join system messages for ``.System``, merge consecutive same-role turns."""
+    system: list[str] = []
+    out: list[dict[str, Any]] = []
+    for m in messages:
+        if m["role"] == "system":
+            system.append(m.get("content", ""))
+        if out and out[-1]["role"] == m["role"] and m["role"] != "tool":
+            out[-1] = {**out[-1], "content": out[-1].get("content", "") + "\n\n" + m.get("content", "")}
+        else:
+            out.append(dict(m))
+    return "\n\n".join(system), out
+
+
+def render_chatml(messages: Sequence[Mapping[str, Any]]) -> str:
+    """``data/templates/chatml.gotmpl`` for chats without tools, byte for byte (checked against ollama-render)."""
+    system, msgs = collate(messages)
+    out: list[str] = []
+    if system:
+        out.append(f"<|im_start|>system\n{system}<|im_end|>\n")
+    for i, m in enumerate(msgs):
+        last = i == len(msgs) - 1
+        role, content = m["role"], m.get("content", "")
+        if role == "user":
+            out.append(f"<|im_start|>user\n{content}<|im_end|>\n")
+        elif role == "assistant":
+            out.append("<|im_start|>assistant\n")
+            if content:
+                out.append(content)
+            else:
+                for call in m.get("tool_calls") or []:
+                    fn = call.get("function", call)
+                    out.append(f'<tool_call>\n{{"name": "{fn["name"]}", "arguments": '
+                               f'{_go_json(fn.get("arguments") or {})}}}\n</tool_call>')
+            if not last:
+                out.append("<|im_end|>\n")
+        elif role == "tool":
+            out.append(f"<|im_start|>tool\n<tool_response>\n{content}\n</tool_response><|im_end|>\n")
+        if role != "assistant" and last:
+            out.append("<|im_start|>assistant\n")
+    return "".join(out)
+
+
+def render_with_ollama(template: str, messages: Sequence[Mapping[str, Any]],
+                       tools: Sequence[Mapping[str, Any]] | None = None) -> str:
+    """Render through Ollama's own template package (``ollama-render``), exactly what ``ollama serve`` sends."""
+    from ..factory.template_parity import render_ollama
+    from ..factory.modelfile import builtin_template
+
+    if template == "chatml":
+        template = builtin_template("chatml")
+    return render_ollama(template, [dict(m) for m in messages], list(tools) if tools else None)
+
+
+# ---------------------------------------------------------------------------------------------- scheduling
+class _Ticket:
+    __slots__ = ("agent", "adapter", "prefer_slot", "slot", "cache_ok", "granted")
+
+    def __init__(self, agent: str, adapter: Any, prefer_slot: int | None):
+        self.agent, self.adapter, self.prefer_slot = agent, adapter, prefer_slot
+        self.slot: int = -1
+        self.cache_ok = False
+        self.granted = False
+
+
+class FairScheduler:
+    """Round-robin turns between agents' FIFO queues; up to ``parallel`` same-agent requests per turn.
+
+    ``acquire`` blocks until the ticket is granted a free server slot and says whether that slot's cached
+    prefix was computed under the same adapter (``cache_ok``). Adapters change only when no request is in flight.
+    """
+
+    def __init__(self, parallel: int = 1):
+        self.parallel = max(1, int(parallel))
+        self._cv = threading.Condition()
+        self._queues: dict[str, deque[_Ticket]] = {}
+        self._order: list[str] = []
+        self._current: str | None = None
+        self._turn_granted = 0
+        self._in_flight = 0
+        self._slot_adapter: list[Any] = [None] * self.parallel
+        self._slot_busy = [False] * self.parallel
+        self._slot_used = [0] * self.parallel
+        self._clock = 0
+        self.turns = 0
+        self.adapter_switches = 0
+        self._last_adapter: Any = None
+        self.grant_log: deque[str] = deque(maxlen=1000)  # agent names in grant order (tests, diagnostics)
+
+    def _next_agent(self) -> str | None:
+        if not self._order:
+            return None
+        start = self._order.index(self._current) + 1 if self._current in self._order else 0
+        n = len(self._order)
+        for k in range(n):  # bounded by the number of agents ever seen
+            agent = self._order[(start + k) % n]
+            if self._queues.get(agent):
+                return agent
+        return None
+
+    def _pick_slot(self, ticket: _Ticket) -> int:
+        free = [i for i in range(self.parallel) if not self._slot_busy[i]]
+        if ticket.prefer_slot in free and self._slot_adapter[ticket.prefer_slot] == ticket.adapter:
+            return ticket.prefer_slot
+        same = [i for i in free if self._slot_adapter[i] == ticket.adapter]
+        pool = same or free
+        return min(pool, key=lambda i: self._slot_used[i])
+
+    def _grant_locked(self) -> None:
+        for _ in range(self.parallel + 2):  # each pass grants one ticket or returns
+            if self._in_flight >= self.parallel:
+                return
+            cur = self._current
+            if cur is not None and self._queues.get(cur) and self._turn_granted < self.parallel:
+                ticket = self._queues[cur].popleft()
+                slot = self._pick_slot(ticket)
+                ticket.slot, ticket.cache_ok = slot, self._slot_adapter[slot] == ticket.adapter
+                self._slot_adapter[slot], self._slot_busy[slot] = ticket.adapter, True
+                self._clock += 1
+                self._slot_used[slot] = self._clock
+                if self._last_adapter != ticket.adapter:
+                    self.adapter_switches += 1
+                    self._last_adapter = ticket.adapter
+                self._in_flight += 1
+                self._turn_granted += 1
+                ticket.granted = True
+                self.grant_log.append(ticket.agent)
+                continue
+            nxt = self._next_agent()
+            if nxt is None:
+                return
+            if nxt != cur and self._in_flight > 0:
+                return  # drain this agent's batch before the adapter changes
+            if nxt == cur and self._turn_granted < self.parallel:
+                return  # nothing queued for cur right now (handled above); wait
+            self._current, self._turn_granted = nxt, 0
+            self.turns += 1
+
+    def acquire(self, agent: str, adapter: Any, *, prefer_slot: int | None = None,
+                timeout: float = 600.0) -> _Ticket:
+        ticket = _Ticket(agent, adapter, prefer_slot)
+        deadline = time.monotonic() + timeout
+        with self._cv:
+            if agent not in self._queues:
+                self._queues[agent] = deque()
+                self._order.append(agent)
+            self._queues[agent].append(ticket)
+            while True:
+                self._grant_locked()
+                if ticket.granted:
+                    if self._queues.get(agent) or any(self._queues.values()):
+                        self._cv.notify_all()
+                    return ticket
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    self._queues[agent].remove(ticket)
+                    raise EngineError(f"request for {agent} waited {timeout:.0f}s in the engine's queue",
+                                      hint="the engine is overloaded; raise the timeout or lower concurrency")
+                self._cv.wait(min(left, 1.0))
+
+    def release(self, ticket: _Ticket) -> None:
+        with self._cv:
+            if ticket.granted and self._slot_busy[ticket.slot]:
+                self._slot_busy[ticket.slot] = False
+                self._in_flight -= 1
+                ticket.granted = False
+            self._grant_locked()
+            self._cv.notify_all()
+
+    def waiting(self) -> dict[str, int]:
+        with self._cv:
+            return {a: len(q) for a, q in self._queues.items() if q}
+
+
+# ---------------------------------------------------------------------------------------------- streaming helpers
+class _StopFilter:
+    """Holds back text that could be the start of a stop string, across slice boundaries."""
+
+    def __init__(self, stops: Sequence[str]):
+        self.stops = [s for s in stops if s]
+        self.buf = ""
+        self.stopped = False
+
+    def feed(self, text: str) -> str:
+        if self.stopped:
+            return ""
+        self.buf += text
+        cut = min((i for i in (self.buf.find(s) for s in self.stops) if i >= 0), default=-1)
+        if cut >= 0:
+            out, self.buf, self.stopped = self.buf[:cut], "", True
+            return out
+        hold = 0
+        for s in self.stops:
+            for k in range(min(len(s) - 1, len(self.buf)), 0, -1):
+                if self.buf.endswith(s[:k]):
+                    hold = max(hold, k)
+                    break
+        out = self.buf[: len(self.buf) - hold] if hold else self.buf
+        self.buf = self.buf[len(out):]
+        return out
+
+    def flush(self) -> str:
+        out, self.buf = ("" if self.stopped else self.buf), ""
+        return out
+
+
+def parse_tool_calls(text: str) -> tuple[str, list[ToolCall]]:
+    """Split ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>`` blocks out of an answer."""
+    calls: list[ToolCall] = []
+    for m in _TOOL_CALL.finditer(text):
+        try:
+            obj = json.loads(m.group(1))
+        except json.JSONDecodeError:
+            continue
+        if isinstance(obj, dict) and isinstance(obj.get("name"), str):
+            args = obj.get("arguments") or {}
+            if isinstance(args, str):
+                try:
+                    args = json.loads(args)
+                except json.JSONDecodeError:
+                    args = {"value": args}
+            calls.append(ToolCall(name=obj["name"], arguments=args if isinstance(args, dict) else {}))
+    if not calls:
+        return text, []
+    return _TOOL_CALL.sub("", text).strip(), calls
+
+
+@dataclass
+class _Gen:
+    """Accumulated state of one request across slices."""
+
+    text: str = ""
+    tokens: list[int] = field(default_factory=list)
+    prompt_tokens: int = 0
+    done_reason: str = "stop"
+    slices: int = 0
+    first_token_s: float | None = None
+
+
+# ---------------------------------------------------------------------------------------------- the engine
+class HotSwapEngine:
+    """Engine protocol over one llama-server holding one base GGUF and every agent's LoRA.
+
+    ``agents`` maps model names to an :class:`AgentModel`, a mapping with ``lora``/``system``/``parameters``/
+    ``template``, or just a LoRA path (``None`` = the base alone).
+    """
+
+    name = "hotswap"
+
+    def __init__(self, base: Path | str, agents: Mapping[str, Any] | Sequence[AgentModel], *, ctx: int = 4096,
+                 parallel: int = 2, threads: int | None = None, mmap: bool = True, repack: bool = True,
+                 slice_tokens: int = 128, timeout: float = 600.0, log_path: Path | None = None,
+                 start: bool = True, server: LlamaServer | None = None, extra_args: Sequence[str] = ()):
+        self.base = Path(base)
+        items = agents.items() if isinstance(agents, Mapping) else ((a.name, a) for a in agents)
+        self.agents: dict[str, AgentModel] = {}
+        for name, spec in items:
+            agent = AgentModel.coerce(_bare(name), spec)
+            self.agents[_bare(agent.name) if agent.name else _bare(name)] = agent
+        if not self.agents:
+            raise ConfigError("the hot-swap engine needs at least one agent")
+        self.loras: list[Path] = []
+        self._adapter: dict[str, int | None] = {}
+        for name, agent in self.agents.items():
+            if agent.lora is None:
+                self._adapter[name] = None
+                continue
+            path = Path(agent.lora).resolve()
+            if not path.is_file():
+                raise ConfigError(f"the LoRA of {name} does not exist: {path}")
+            if path not in self.loras:
+                self.loras.append(path)
+            self._adapter[name] = self.loras.index(path)
+        self.ctx, self.parallel, self.slice_tokens, self.timeout = ctx, max(1, parallel), slice_tokens, timeout
+        self.threads = threads if threads is not None else max(1, (os.cpu_count() or 2) // 2)
+        self.mmap, self.repack = mmap, repack
+        args = list(extra_args) + ([] if repack else ["--no-repack"])
+        self.server = server or LlamaServer(self.base, self.loras, ctx=ctx, threads=self.threads, mmap=mmap,
+                                            log_path=log_path, parallel=self.parallel, cache_ram_mib=0,
+                                            extra_args=args)
+        self.scheduler = FairScheduler(self.parallel)
+        self._started = False
+        self._lock = threading.Lock()
+        self._loaded_at: float | None = None
+        if start:
+            self.start()
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> "HotSwapEngine":
+        with self._lock:
+            if not self._started:
+                if self.server.process is None or self.server.process.poll() is not None:
+                    self.server.start(timeout=self.timeout)
+                self._started = True
+                self._loaded_at = time.time()
+        return self
+
+    def close(self) -> None:
+        with self._lock:
+            self.server.stop()
+            self._started = False
+
+    def __enter__(self) -> "HotSwapEngine":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ names, options, prompts
+    def agent(self, model: str) -> AgentModel:
+        agent = self.agents.get(_bare(model))
+        if agent is None:
+            raise ModelNotFound(f"the hot-swap engine has no model {model!r}",
+                                hint=f"known: {', '.join(sorted(self.agents))}")
+        return agent
+
+    def adapter_id(self, model: str) -> int | None:
+        """The llama-server adapter id ``model`` runs with (None: the base alone)."""
+        return self._adapter[self.agent(model).name]
+
+    def _merged_options(self, agent: AgentModel, options: Mapping[str, Any] | None) -> dict[str, Any]:
+        merged = dict(OLLAMA_DEFAULTS)
+        merged.update(agent.parameters or {})
+        merged.update(options or {})
+        num_ctx = int(merged.get("num_ctx") or self.ctx)
+        if num_ctx > self.ctx:
+            raise ConfigError(f"{agent.name} asks for num_ctx={num_ctx}, but the engine's slots hold {self.ctx}",
+                              hint="start the hot-swap engine with a larger ctx")
+        return merged
+
+    def _payload(self, agent: AgentModel, opts: Mapping[str, Any], fmt: str | Mapping[str, Any] | None) -> dict:
+        payload: dict[str, Any] = {}
+        for key, target in _FIELDS.items():
+            if key in opts and opts[key] is not None:
+                value = opts[key]
+                payload[target] = [value] if key == "stop" and isinstance(value, str) else value
+        if fmt:
+            if fmt == "json":
+                payload["grammar"] = GRAMMAR_JSON
+            elif isinstance(fmt, Mapping):
+                payload["json_schema"] = dict(fmt)
+            else:
+                raise EngineError(f"invalid format {fmt!r}; expected \"json\" or a JSON schema object")
+        return payload
+
+    def _messages(self, agent: AgentModel, messages: Sequence[Message | Mapping[str, Any]]) -> list[dict]:
+        wire = [m.to_wire() if isinstance(m, Message) else dict(m) for m in messages]
+        if agent.system and (not wire or wire[0]["role"] != "system"):
+            wire.insert(0, {"role": "system", "content": agent.system})
+        return wire
+
+    def render(self, model: str, messages: Sequence[Message | Mapping[str, Any]],
+               tools: Sequence[Mapping[str, Any]] | None = None) -> str:
+        """The exact prompt text ``model`` sees for this chat (the Modelfile SYSTEM added as Ollama adds it)."""
+        agent = self.agent(model)
+        wire = self._messages(agent, messages)
+        if agent.template == "chatml" and not tools:
+            return render_chatml(wire)
+        return render_with_ollama(agent.template, wire, tools)
+
+    # ------------------------------------------------------------------ the generation core
+    def _run(self, agent: AgentModel, prompt: str, opts: Mapping[str, Any], fmt: Any,
+             state: _Gen) -> Iterator[str]:
+        """Generate in slices through the fair scheduler; yields text pieces (stop strings held back)."""
+        adapter = self._adapter[agent.name]
+        base_payload = self._payload(agent, opts, fmt)
+        stops = list(base_payload.get("stop") or [])
+        filt = _StopFilter(stops)
+        num_predict = int(opts.get("num_predict", -1) if opts.get("num_predict") is not None else -1)
+        budget = self.ctx if num_predict < 0 else min(num_predict, _OPEN_ENDED_MULTIPLIER * self.ctx)
+        sliced = self.slice_tokens > 0 and not fmt
+        per_slice = min(budget, self.slice_tokens) if sliced else budget
+        max_slices = math.ceil(budget / max(per_slice, 1)) + 1 if budget > 0 else 1
+        prompt_ids: list[int] | None = None
+        slot: int | None = None
+        t0 = time.perf_counter()
+        remaining = budget
+        for _ in range(max_slices):  # bounded: every slice consumes >= 1 token of the budget or ends
+            if budget > 0 and remaining <= 0:
+                state.done_reason = "length"
+                break
+            n = min(per_slice, remaining) if budget > 0 else 0
+            if state.tokens and prompt_ids is None:
+                # llama-server tokenizes a string prompt with add_special and parse_special on
+                prompt_ids = self.server.tokenize(prompt, special=True, add_special=True)
+            payload = {**base_payload, "prompt": prompt_ids + state.tokens if state.tokens else prompt,
+                       "n_predict": n, "return_tokens": True, "lora": self.server.lora_scales(adapter)}
+            if opts.get("temperature") == 0:
+                payload.setdefault("top_k", 1)
+            ticket = self.scheduler.acquire(agent.name, adapter, prefer_slot=slot, timeout=self.timeout)
+            stop_type = "limit"
+            got = 0
+            try:
+                slot = ticket.slot
+                payload.update(id_slot=ticket.slot, cache_prompt=ticket.cache_ok)
+                for event in self.server.stream("/completion", payload):
+                    toks = event.get("tokens") or []
+                    got += len(toks)
+                    state.tokens.extend(toks)
+                    piece = event.get("content", "")
+                    if piece and state.first_token_s is None:
+                        state.first_token_s = time.perf_counter() - t0
+                    if piece:
+                        state.text += piece
+                        out = filt.feed(piece)
+                        if out:
+                            yield out
+                    if event.get("stop"):
+                        stop_type = event.get("stop_type") or "limit"
+                        if not state.prompt_tokens:
+                            state.prompt_tokens = int(event.get("tokens_evaluated") or 0)
+                        break
+            finally:
+                self.scheduler.release(ticket)
+            state.slices += 1
+            remaining -= max(got, 1)
+            if filt.stopped or stop_type in ("eos", "word"):
+                state.done_reason = "stop"
+                break
+            if budget > 0 and remaining <= 0:
+                state.done_reason = "length"
+                break
+            if got == 0:
+                state.done_reason = "stop"
+                break
+        tail = filt.flush()
+        if tail:
+            yield tail
+
+    def _complete(self, model: str, prompt: str, fmt: Any, options: Mapping[str, Any] | None,
+                  tools: Sequence[Mapping[str, Any]] | None, stream: bool) -> Iterator[ChatChunk]:
+        self.start()
+        agent = self.agent(model)
+        opts = self._merged_options(agent, options)
+        state = _Gen()
+        t0 = time.perf_counter()
+        buf = ""  # text not yet yielded: everything (not streaming), or a possible tool call (streaming)
+        in_call = False
+        for piece in self._run(agent, prompt, opts, fmt, state):
+            buf += piece
+            if not stream or in_call:
+                continue
+            if tools:
+                at = buf.find("<tool_call>")
+                if at >= 0:  # from here on the answer is assembled and parsed at the end
+                    in_call = True
+                    out, buf = buf[:at], buf[at:]
+                else:
+                    lt = buf.rfind("<")
+                    keep = lt >= 0 and "<tool_call>".startswith(buf[lt:])
+                    out, buf = (buf[:lt], buf[lt:]) if keep else (buf, "")
+            else:
+                out, buf = buf, ""
+            if out:
+                yield ChatChunk(model=model, content=out)
+        text = buf
+        calls: list[ToolCall] = []
+        if tools:
+            text, calls = parse_tool_calls(text)
+        usage = Usage(prompt_tokens=state.prompt_tokens, completion_tokens=len(state.tokens),
+                      total_duration_s=time.perf_counter() - t0)
+        if stream:
+            if text:
+                yield ChatChunk(model=model, content=text)
+            yield ChatChunk(model=model, tool_calls=calls, done=True, done_reason=state.done_reason, usage=usage)
+        else:
+            yield ChatChunk(model=model, content=text, tool_calls=calls, done=True, done_reason=state.done_reason,
+                            usage=usage)
+
+    # ------------------------------------------------------------------ Engine protocol
+    def chat(self, model: str, messages: Sequence[Message], *, tools: Sequence[dict[str, Any]] | None = None,
+             format: str | dict[str, Any] | None = None, options: dict[str, Any] | None = None,
+             keep_alive: str | int | None = None) -> ChatResult:
+        prompt = self.render(model, messages, tools)
+        last = None
+        for last in self._complete(model, prompt, format, options, tools, stream=False):
+            pass
+        assert last is not None
+        message = Message(role="assistant", content=last.content, tool_calls=last.tool_calls)
+        return ChatResult(model=model, message=message, done_reason=last.done_reason, usage=last.usage or Usage())
+
+    def chat_stream(self, model: str, messages: Sequence[Message], *, tools: Sequence[dict[str, Any]] | None = None,
+                    format: str | dict[str, Any] | None = None, options: dict[str, Any] | None = None,
+                    keep_alive: str | int | None = None) -> Iterator[ChatChunk]:
+        prompt = self.render(model, messages, tools)
+        yield from self._complete(model, prompt, format, options, tools, stream=True)
+
+    def generate(self, model: str, prompt: str, *, system: str | None = None, suffix: str | None = None,
+                 raw: bool = False, format: str | dict[str, Any] | None = None,
+                 options: dict[str, Any] | None = None, keep_alive: str | int | None = None) -> ChatResult:
+        agent = self.agent(model)
+        if suffix:
+            raise CapabilityMissing(f"{model} does not support insert (its template has no .Suffix)")
+        if not raw:
+            msgs: list[dict[str, Any]] = []
+            sys_text = system if system is not None else agent.system
+            if sys_text:
+                msgs.append({"role": "system", "content": sys_text})
+            msgs.append({"role": "user", "content": prompt})
+            prompt = (render_chatml(msgs) if agent.template == "chatml"
+                      else render_with_ollama(agent.template, msgs))
+        last = None
+        for last in self._complete(model, prompt, format, options, None, stream=False):
+            pass
+        assert last is not None
+        return ChatResult(model=model, message=Message(role="assistant", content=last.content),
+                          done_reason=last.done_reason, usage=last.usage or Usage())
+
+    def count_tokens(self, model: str, text: str) -> int:
+        """Tokens of ``text`` as a prompt (llama-server ``/tokenize``, special tokens parsed, BOS when the
+        model adds one: what Ollama's prompt_eval_count reports for the same raw prompt)."""
+        self.agent(model)
+        self.start()
+        return len(self.server.tokenize(text, special=True, add_special=True))
+
+    def list_models(self) -> list[ModelInfo]:
+        out = []
+        for name, agent in self.agents.items():
+            size = self.base.stat().st_size + (Path(agent.lora).stat().st_size if agent.lora else 0)
+            out.append(ModelInfo(name=name, size_bytes=size, family="hotswap"))
+        return out
+
+    def show(self, model: str) -> ModelDetails:
+        from ..factory.gguf import inspect_gguf
+
+        agent = self.agent(model)
+        info = inspect_gguf(self.base)
+        caps = ["completion"] + (["tools"] if agent.template == "chatml" or ".Tools" in agent.template else [])
+        template = agent.template
+        if template == "chatml":
+            from ..factory.modelfile import builtin_template
+
+            template = builtin_template("chatml")
+        return ModelDetails(name=model, capabilities=caps, context_length=self.ctx, architecture=info.architecture,
+                            template=template, system=agent.system or "", parameters=dict(agent.parameters or {}),
+                            adapters=[str(agent.lora)] if agent.lora else [])
+
+    def memory(self) -> dict[str, Any]:
+        """Real memory of the one resident process, and what is on disk (base, adapters)."""
+        mem = self.server.memory()
+        return {**mem, "base_file_bytes": self.base.stat().st_size,
+                "lora_file_bytes": sum(p.stat().st_size for p in self.loras), "n_loras": len(self.loras),
+                "mmap": self.mmap, "repack": self.repack}
+
+    def running(self) -> list[RunningModel]:
+        """Every agent is resident while the server runs. ``size_bytes`` is the ONE shared process's RSS (the
+        same number on every entry: do not add them up)."""
+        if not self._started or self.server.process is None or self.server.process.poll() is not None:
+            return []
+        rss = self.server.memory()["rss"]
+        return [RunningModel(name=name, size_bytes=rss, size_vram_bytes=0, context_length=self.ctx)
+                for name in self.agents]
+
+    def load(self, model: str, *, keep_alive: str | int | None = None,
+             options: dict[str, Any] | None = None) -> None:
+        """Every agent is loaded with the server: this checks the name and starts the server if needed."""
+        agent = self.agent(model)
+        self._merged_options(agent, options)
+        self.start()
+
+    def unload(self, model: str) -> None:
+        """Adapters stay loaded (they cost a few MB each); only ``close()`` frees the base."""
+        self.agent(model)
+
+    def version(self) -> str:
+        self.start()
+        try:
+            props = self.server.client.get("/props", timeout=10).json()
+        except Exception as exc:  # noqa: BLE001 - any transport error means the server is gone
+            raise BackendUnavailable(f"llama-server at {self.server.url} did not answer /props: {exc}") from exc
+        return f"hotswap/llama-server {props.get('build_info', '')}".strip()
