@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from .types import ChatChunk, ChatResult, Message, ModelDetails, ModelInfo, RunningModel
+
+if TYPE_CHECKING:
+    from .sandbox.protocol import Phase, PhaseOutcome
 
 JSONSchema = dict[str, Any]
 
@@ -68,3 +71,19 @@ class Engine(Protocol):
     def unload(self, model: str) -> None: ...
 
     def version(self) -> str: ...
+
+
+@runtime_checkable
+class SandboxBackend(Protocol):
+    """Runs a sandbox ``Phase`` isolated from the host. ``isolation`` is ``"full"`` when memory, processes,
+    network, filesystem and syscalls are all confined; ``"reduced"`` names what is missing in ``warnings``."""
+
+    name: str
+    isolation: Literal["full", "reduced"]
+    warnings: list[str]
+
+    def execute(self, phase: "Phase") -> "PhaseOutcome": ...
+
+    def sandbox_paths(self) -> dict[str, str]:
+        """Where toolchains live inside the sandbox (for the language table's ``{placeholders}``)."""
+        ...

@@ -120,27 +120,27 @@ def train_backbone_cmd(backbone, recipe, agents, per_agent, dataset, sources, st
 @common
 def export_cmd(backbone, recipe, agents, per_agent, dataset, sources, strategy, name, seed):
     """Export a trained family: base GGUF (f16 -> Q4_K_M) and LoRA GGUFs, with template and logit parity."""
+    fam = _family(backbone, recipe, agents, per_agent, dataset, sources, strategy, name, False, seed)
+    _, base, loras = _export_checked(fam)
+    click.echo(json.dumps({"base": base, "loras": loras}, indent=2))
+
+
+def _export_checked(fam):
     from ..factory.backbones import resolve_backbone
 
-    fam = _family(backbone, recipe, agents, per_agent, dataset, sources, strategy, name, False, seed)
     bb = resolve_backbone(fam.plan.backbone)
     base = fam._stage("base", fam.base, bb)
     loras = fam._stage("export", fam.export, bb)
     fam._stage("parity", fam.parity, bb, base, loras)
-    click.echo(json.dumps({"base": base, "loras": loras}, indent=2))
+    return bb, base, loras
 
 
 @click.command("register")
 @common
 def register_cmd(backbone, recipe, agents, per_agent, dataset, sources, strategy, name, seed):
     """Export (LoRA GGUF), check parity and register a trained family in Ollama."""
-    from ..factory.backbones import resolve_backbone
-
     fam = _family(backbone, recipe, agents, per_agent, dataset, sources, strategy, name, True, seed)
-    bb = resolve_backbone(fam.plan.backbone)
-    base = fam._stage("base", fam.base, bb)
-    loras = fam._stage("export", fam.export, bb)
-    fam._stage("parity", fam.parity, bb, base, loras)
+    bb, base, loras = _export_checked(fam)
     reg = fam._stage("register", fam.register, bb, base, loras)
     click.echo(f"registered ({reg['strategy']}): {', '.join(reg['models'])}")
 

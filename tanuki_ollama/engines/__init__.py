@@ -16,6 +16,7 @@ from ..errors import ConfigError
 _BUILTIN = {
     "ollama": "tanuki_ollama.engines.ollama:OllamaEngine",
     "scripted": "tanuki_ollama.engines.scripted:ScriptedEngine",
+    "hotswap": "tanuki_ollama.engines.hotswap:HotSwapEngine",
 }
 _REGISTERED: dict[str, Callable[..., Any]] = {}
 

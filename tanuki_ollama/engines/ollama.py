@@ -95,6 +95,21 @@ class OllamaEngine:
         return merged
 
     # ------------------------------------------------------------------ generation
+    def _chat(self, model, messages, tools, format, options, keep_alive, stream: bool):
+        return self._call(
+            "chat",
+            lambda: self.client.chat(
+                model=model,
+                messages=[m.to_wire() for m in messages],
+                tools=list(tools) if tools else None,
+                format=format,
+                options=self._options(options),
+                keep_alive=_keep_alive(keep_alive),
+                stream=stream,
+            ),
+            model,
+        )
+
     def chat(
         self,
         model: str,
@@ -105,19 +120,7 @@ class OllamaEngine:
         options: dict[str, Any] | None = None,
         keep_alive: str | int | None = None,
     ) -> ChatResult:
-        resp = self._call(
-            "chat",
-            lambda: self.client.chat(
-                model=model,
-                messages=[m.to_wire() for m in messages],
-                tools=list(tools) if tools else None,
-                format=format,
-                options=self._options(options),
-                keep_alive=_keep_alive(keep_alive),
-                stream=False,
-            ),
-            model,
-        )
+        resp = self._chat(model, messages, tools, format, options, keep_alive, stream=False)
         message = Message(role="assistant", content=resp.message.content or "", tool_calls=_tool_calls(resp.message))
         return ChatResult(model=model, message=message, done_reason=resp.done_reason, usage=_usage(resp))
 
@@ -131,20 +134,7 @@ class OllamaEngine:
         options: dict[str, Any] | None = None,
         keep_alive: str | int | None = None,
     ) -> Iterator[ChatChunk]:
-        stream = self._call(
-            "chat",
-            lambda: self.client.chat(
-                model=model,
-                messages=[m.to_wire() for m in messages],
-                tools=list(tools) if tools else None,
-                format=format,
-                options=self._options(options),
-                keep_alive=_keep_alive(keep_alive),
-                stream=True,
-            ),
-            model,
-        )
-        iterator = iter(stream)
+        iterator = iter(self._chat(model, messages, tools, format, options, keep_alive, stream=True))
         while True:
             part = self._call("chat", lambda: next(iterator, None), model)
             if part is None:

@@ -1,11 +1,11 @@
-"""The seam between the sandbox API and its backends (to move into ``tanuki_ollama/protocols.py``)."""
+"""What crosses the seam between the sandbox API and its backends (the protocol itself is in ``protocols.py``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol, runtime_checkable
 
+from ..protocols import SandboxBackend
 from .models import Limits, PhaseResult
 
 
@@ -34,17 +34,4 @@ class PhaseOutcome:
     archive_truncated: bool = False
 
 
-@runtime_checkable
-class SandboxBackend(Protocol):
-    """Runs a :class:`Phase` isolated from the host. ``isolation`` is ``"full"`` when memory, processes,
-    network, filesystem and syscalls are all confined; ``"reduced"`` names what is missing in ``warnings``."""
-
-    name: str
-    isolation: Literal["full", "reduced"]
-    warnings: list[str]
-
-    def execute(self, phase: Phase) -> PhaseOutcome: ...
-
-    def sandbox_paths(self) -> dict[str, str]:
-        """Where toolchains live inside the sandbox (for the language table's ``{placeholders}``)."""
-        ...
+__all__ = ["Phase", "PhaseOutcome", "SandboxBackend"]
