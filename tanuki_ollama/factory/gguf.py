@@ -32,6 +32,7 @@ class GGUFInfo:
     chat_template: str | None
     size_bytes: int
     metadata: dict = field(default_factory=dict, repr=False)
+    tensor_shapes: dict = field(default_factory=dict, repr=False)  # name -> shape in GGUF (ne) order
 
 
 def _field_value(reader, name: str):
@@ -86,6 +87,7 @@ def inspect_gguf(path: Path) -> GGUFInfo:
         chat_template=_field_value(reader, "tokenizer.chat_template"),
         size_bytes=path.stat().st_size,
         metadata=meta,
+        tensor_shapes={t.name: tuple(int(x) for x in t.shape) for t in reader.tensors},
     )
 
 
@@ -183,9 +185,26 @@ def check_adapter_matches(base: GGUFInfo, adapter: GGUFInfo) -> None:
     """Refuse an adapter made for another base before any engine sees it (architecture check)."""
     if adapter.kind != "adapter":
         raise InvalidModelFile(f"{adapter.path} is not a LoRA adapter GGUF (general.type={adapter.kind!r})")
+    hint = "train the adapter against this base, or pick the base it was trained for"
     if adapter.architecture != base.architecture:
         raise InvalidModelFile(
             f"the adapter {adapter.path.name} was made for a {adapter.architecture!r} model, "
             f"but the base {base.path.name} is {base.architecture!r}",
-            hint="train the adapter against this base, or pick the base it was trained for",
+            hint=hint,
         )
+    # Same architecture, other size: every LoRA pair must fit the weight it modifies (A: [n_in, r], B: [r, n_out]).
+    for name, shape in adapter.tensor_shapes.items():
+        if not name.endswith(".lora_a"):
+            continue
+        target = name[: -len(".lora_a")]
+        b_shape = adapter.tensor_shapes.get(target + ".lora_b")
+        w_shape = base.tensor_shapes.get(target)
+        if w_shape is None:
+            raise InvalidModelFile(f"the adapter {adapter.path.name} modifies {target}, which the base "
+                                   f"{base.path.name} does not have", hint=hint)
+        if b_shape is None or shape[0] != w_shape[0] or b_shape[-1] != w_shape[-1]:
+            raise InvalidModelFile(
+                f"the adapter {adapter.path.name} does not fit the base {base.path.name}: {target} is "
+                f"{list(w_shape)} in the base, the adapter expects [{shape[0]}, {b_shape[-1] if b_shape else '?'}]",
+                hint=hint,
+            )
