@@ -110,7 +110,7 @@ def test_malformed_judgements_are_counted_not_stored(small_dataset, httpserver, 
 @pytest.mark.ollama
 def test_teach_against_real_ollama_micro_model(small_dataset, ollama, micro_model, tmp_path):
     cfg = TeachConfig(endpoint=ollama.host, api="ollama", model=micro_model, agents=["tanuki-coder"], rps=5,
-                      concurrency=1, timeout_s=300)
+                      concurrency=1, timeout_s=300, max_tokens=256, retries=1)
     res = teach(small_dataset.path, cfg, out=tmp_path, progress=False)
     # the 135M model's judgements are poor; the pipeline must still run end to end and account for every example
     assert res.judged + res.failed == res.selected == 1

@@ -64,6 +64,7 @@ class TeachConfig:
     timeout_s: float = 300.0
     api_key: str | None = None
     temperature: float = 0.0
+    max_tokens: int = 1024  # bounds every answer: a weak teacher can otherwise fill its whole context
     agents: list[str] | None = None
     limit: int | None = None
 
@@ -132,10 +133,12 @@ class TeacherClient:
             path = "/api/chat"
             body: dict[str, Any] = {"model": cfg.model, "messages": messages, "stream": False,
                                     "format": JUDGEMENT_SCHEMA, "options": {"temperature": cfg.temperature,
-                                                                            "num_ctx": 4096}}
+                                                                            "num_ctx": 4096,
+                                                                            "num_predict": cfg.max_tokens}}
         else:
             path = "/v1/chat/completions"
             body = {"model": cfg.model, "messages": messages, "temperature": cfg.temperature,
+                    "max_tokens": cfg.max_tokens,
                     "response_format": {"type": "json_schema",
                                         "json_schema": {"name": "judgement", "schema": JUDGEMENT_SCHEMA}}}
         last: str = ""
