@@ -24,9 +24,9 @@ def cli() -> None:
 
 
 def _register_commands() -> None:
-    from . import ask, data_cmd, doctor, factory_cmd, models, ollama_cmd, sandbox_cmd
+    from . import ask, bench_cmd, data_cmd, doctor, factory_cmd, models, ollama_cmd, sandbox_cmd
 
-    for module in (ask, data_cmd, doctor, factory_cmd, models, ollama_cmd, sandbox_cmd):
+    for module in (ask, bench_cmd, data_cmd, doctor, factory_cmd, models, ollama_cmd, sandbox_cmd):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -22,12 +22,19 @@ No KV leak across adapters (three guards, each sufficient for the cases it cover
 3. the host-memory prompt cache (``--cache-ram``), which restores KV states by token prefix alone without
    looking at adapters, is disabled.
 
+Prompt cache: off by default (``prompt_cache=False``). Measured on the micro model: the same prompt, resumed
+from a cached prefix (only its last token re-evaluated), gave a different greedy answer than a full evaluation
+(near-ties move under different batch shapes), so reuse would make an agent's answer depend on what ran
+before. With it off, an answer depends only on (agent, prompt, options) and equals Ollama's first answer.
+Slices of one generation always resume their own KV (exact: the same single-token decodes as one pass).
+
 Concurrency (``FairScheduler``): one queue per agent; turns go round-robin between agents with waiting
 requests. A turn grants up to ``parallel`` requests of one agent at once (they batch in llama-server's slots,
 which batch only requests with the same adapters anyway); adapters switch only between turns. A long
 generation is cut into slices of at most ``slice_tokens`` tokens: after each slice it goes back to the end of
 its agent's queue and continues from its own tokens (same slot, KV reused when no other adapter ran there), so
-no generation holds the engine for more than one slice while others wait. Grammar-constrained generations
+no generation holds the engine for more than one slice while others wait. Known limit: when a slice ends inside
+an incomplete UTF-8 sequence, the stream withholds those token ids, and the next slice continues without them. Grammar-constrained generations
 (``format``) cannot be resumed mid-grammar and run as one slice, bounded by ``num_predict`` and the context.
 
 Memory: ``running()`` reports the server process's real resident memory (psutil RSS; ``memory()`` adds USS/PSS
@@ -40,7 +47,6 @@ import json
 import math
 import os
 import re
-import subprocess
 import threading
 import time
 from collections import deque
@@ -54,12 +60,13 @@ from ..types import ChatChunk, ChatResult, Message, ModelDetails, ModelInfo, Run
 from .llamaserver import LlamaServer
 
 MMAP_NOTE = (
-    "mmap (llama-server's default load mode) is the default. Measured on b11434 (2 shared cores): "
-    "`--load-mode none` made single-token requests 5-8x slower on the micro model and gave no memory back for "
-    "its Q4_1 weights, which the CPU backend does not repack (RSS equal with and without mmap). For weights the "
-    "CPU backend repacks (Q4_0/Q4_K/IQ4_NL: Q4_K_M bases, the 3B backbone) mmap keeps the mapped file pages "
-    "resident next to the repacked copy, so RSS counts those weights about twice; pass mmap=False (or "
-    "repack=False) where memory matters more than latency. `tanuki bench switch` measures both."
+    "mmap (llama-server's default load mode) is the default. Measured with `tanuki bench switch` on b11434, micro "
+    "model (Q4_1, which the CPU backend does not repack), 1 thread, 2 shared cores: RSS 216.7 MB with mmap vs "
+    "216.6 MB with `--load-mode none`, first request 68-96 ms either way; an earlier run with 2 threads on busy "
+    "cores saw `--load-mode none` 5-8x slower per request. For weights the CPU backend repacks (Q4_0/Q4_K/"
+    "IQ4_NL: Q4_K_M bases, the 3B backbone) mmap keeps the mapped file pages resident next to the repacked copy "
+    "(notes/gguf-pipeline.md section 10: 3.1 GB vs 1.83 GB RSS for a 1.8 GB 3B file), so pass mmap=False (Ollama "
+    "itself runs llama-server with `--load-mode none` on CPU) where memory matters more than load time."
 )
 
 # Ollama's JSON grammar for format="json" (llm/llama_server.go, ollama v0.32.15, MIT), so that "json" behaves
@@ -100,7 +107,7 @@ _FIELDS = {"num_keep": "n_keep", "temperature": "temperature", "top_k": "top_k",
            "frequency_penalty": "frequency_penalty", "seed": "seed", "stop": "stop"}
 _RUNNER_OPTIONS = {"num_ctx", "num_batch", "num_gpu", "main_gpu", "use_mmap", "num_thread", "low_vram"}
 _OPEN_ENDED_MULTIPLIER = 4  # Ollama bounds num_predict=-1 by a few context windows; we bound by one slot's ctx
-_TOOL_CALL = re.compile(r"<tool_call>\s*(\{.*?\})\s*</tool_call>", re.S)
+_TOOL_CALL = re.compile(r"<tool_call>\s*(\{.*?\})\s*</tool_call>", re.DOTALL)
 _NO_ADAPTER = "<base>"
 
 
@@ -116,7 +123,7 @@ class AgentModel:
     template: str = "chatml"  # "chatml" (rendered natively) or an Ollama Go TEMPLATE (rendered by ollama-render)
 
     @classmethod
-    def coerce(cls, name: str, value: "AgentModel | Mapping[str, Any] | str | Path | None") -> "AgentModel":
+    def coerce(cls, name: str, value: AgentModel | Mapping[str, Any] | str | Path | None) -> AgentModel:
         if isinstance(value, AgentModel):
             return value
         if value is None or isinstance(value, (str, Path)):
@@ -127,7 +134,7 @@ class AgentModel:
 
 
 def _bare(name: str) -> str:
-    return name[: -len(":latest")] if name.endswith(":latest") else name
+    return name.removesuffix(":latest")
 
 
 # ---------------------------------------------------------------------------------------------- rendering
@@ -184,8 +191,8 @@ def render_chatml(messages: Sequence[Mapping[str, Any]]) -> str:
 def render_with_ollama(template: str, messages: Sequence[Mapping[str, Any]],
                        tools: Sequence[Mapping[str, Any]] | None = None) -> str:
     """Render through Ollama's own template package (``ollama-render``), exactly what ``ollama serve`` sends."""
-    from ..factory.template_parity import render_ollama
     from ..factory.modelfile import builtin_template
+    from ..factory.template_parity import render_ollama
 
     if template == "chatml":
         template = builtin_template("chatml")
@@ -194,7 +201,7 @@ def render_with_ollama(template: str, messages: Sequence[Mapping[str, Any]],
 
 # ---------------------------------------------------------------------------------------------- scheduling
 class _Ticket:
-    __slots__ = ("agent", "adapter", "prefer_slot", "slot", "cache_ok", "granted")
+    __slots__ = ("adapter", "agent", "cache_ok", "granted", "prefer_slot", "slot")
 
     def __init__(self, agent: str, adapter: Any, prefer_slot: int | None):
         self.agent, self.adapter, self.prefer_slot = agent, adapter, prefer_slot
@@ -221,6 +228,7 @@ class FairScheduler:
         self._slot_adapter: list[Any] = [None] * self.parallel
         self._slot_busy = [False] * self.parallel
         self._slot_used = [0] * self.parallel
+        self._slot_kept = [False] * self.parallel  # holds the KV of a generation suspended between slices
         self._clock = 0
         self.turns = 0
         self.adapter_switches = 0
@@ -242,8 +250,10 @@ class FairScheduler:
         free = [i for i in range(self.parallel) if not self._slot_busy[i]]
         if ticket.prefer_slot in free and self._slot_adapter[ticket.prefer_slot] == ticket.adapter:
             return ticket.prefer_slot
-        same = [i for i in free if self._slot_adapter[i] == ticket.adapter]
-        pool = same or free
+        # leave a suspended generation's KV alone while another slot is free (its next slice resumes exactly)
+        unkept = [i for i in free if not self._slot_kept[i]] or free
+        same = [i for i in unkept if self._slot_adapter[i] == ticket.adapter]
+        pool = same or unkept
         return min(pool, key=lambda i: self._slot_used[i])
 
     def _grant_locked(self) -> None:
@@ -256,6 +266,7 @@ class FairScheduler:
                 slot = self._pick_slot(ticket)
                 ticket.slot, ticket.cache_ok = slot, self._slot_adapter[slot] == ticket.adapter
                 self._slot_adapter[slot], self._slot_busy[slot] = ticket.adapter, True
+                self._slot_kept[slot] = False
                 self._clock += 1
                 self._slot_used[slot] = self._clock
                 if self._last_adapter != ticket.adapter:
@@ -298,10 +309,12 @@ class FairScheduler:
                                       hint="the engine is overloaded; raise the timeout or lower concurrency")
                 self._cv.wait(min(left, 1.0))
 
-    def release(self, ticket: _Ticket) -> None:
+    def release(self, ticket: _Ticket, *, keep: bool = False) -> None:
+        """Free the ticket's slot; ``keep``: a suspended generation will resume there (spare its KV)."""
         with self._cv:
             if ticket.granted and self._slot_busy[ticket.slot]:
                 self._slot_busy[ticket.slot] = False
+                self._slot_kept[ticket.slot] = keep
                 self._in_flight -= 1
                 ticket.granted = False
             self._grant_locked()
@@ -374,6 +387,7 @@ class _Gen:
     prompt_tokens: int = 0
     done_reason: str = "stop"
     slices: int = 0
+    hidden_tokens: int = 0  # generated, but withheld by the stream (incomplete UTF-8 at a slice's end)
     first_token_s: float | None = None
 
 
@@ -389,7 +403,7 @@ class HotSwapEngine:
 
     def __init__(self, base: Path | str, agents: Mapping[str, Any] | Sequence[AgentModel], *, ctx: int = 4096,
                  parallel: int = 2, threads: int | None = None, mmap: bool = True, repack: bool = True,
-                 slice_tokens: int = 128, timeout: float = 600.0, log_path: Path | None = None,
+                 slice_tokens: int = 128, prompt_cache: bool = False, timeout: float = 600.0, log_path: Path | None = None,
                  start: bool = True, server: LlamaServer | None = None, extra_args: Sequence[str] = ()):
         self.base = Path(base)
         items = agents.items() if isinstance(agents, Mapping) else ((a.name, a) for a in agents)
@@ -414,6 +428,7 @@ class HotSwapEngine:
         self.ctx, self.parallel, self.slice_tokens, self.timeout = ctx, max(1, parallel), slice_tokens, timeout
         self.threads = threads if threads is not None else max(1, (os.cpu_count() or 2) // 2)
         self.mmap, self.repack = mmap, repack
+        self.prompt_cache = prompt_cache
         args = list(extra_args) + ([] if repack else ["--no-repack"])
         self.server = server or LlamaServer(self.base, self.loras, ctx=ctx, threads=self.threads, mmap=mmap,
                                             log_path=log_path, parallel=self.parallel, cache_ram_mib=0,
@@ -426,7 +441,7 @@ class HotSwapEngine:
             self.start()
 
     # ------------------------------------------------------------------ lifecycle
-    def start(self) -> "HotSwapEngine":
+    def start(self) -> HotSwapEngine:
         with self._lock:
             if not self._started:
                 if self.server.process is None or self.server.process.poll() is not None:
@@ -440,7 +455,7 @@ class HotSwapEngine:
             self.server.stop()
             self._started = False
 
-    def __enter__(self) -> "HotSwapEngine":
+    def __enter__(self) -> HotSwapEngine:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -530,9 +545,12 @@ class HotSwapEngine:
             ticket = self.scheduler.acquire(agent.name, adapter, prefer_slot=slot, timeout=self.timeout)
             stop_type = "limit"
             got = 0
+            more = False
             try:
-                slot = ticket.slot
-                payload.update(id_slot=ticket.slot, cache_prompt=ticket.cache_ok)
+                # a new request reuses a cached prefix only when asked to (prompt_cache); a continuation slice
+                # always resumes its own KV when its slot still holds it (same adapter, nothing ran in between)
+                reuse = ticket.cache_ok and (self.prompt_cache or (bool(state.tokens) and ticket.slot == slot))
+                payload.update(id_slot=ticket.slot, cache_prompt=reuse)
                 for event in self.server.stream("/completion", payload):
                     toks = event.get("tokens") or []
                     got += len(toks)
@@ -549,9 +567,16 @@ class HotSwapEngine:
                         stop_type = event.get("stop_type") or "limit"
                         if not state.prompt_tokens:
                             state.prompt_tokens = int(event.get("tokens_evaluated") or 0)
+                        # a stream withholds the ids (and text) of a trailing incomplete UTF-8 sequence and
+                        # drops them at the end, as Ollama's stream does: count what was really generated
+                        predicted = int(event.get("tokens_predicted") or 0)
+                        state.hidden_tokens += max(0, predicted - got)
+                        got = max(got, predicted)
                         break
+                more = stop_type == "limit" and got > 0 and not filt.stopped and (budget <= 0 or remaining > got)
             finally:
-                self.scheduler.release(ticket)
+                self.scheduler.release(ticket, keep=more)
+            slot = ticket.slot
             state.slices += 1
             remaining -= max(got, 1)
             if filt.stopped or stop_type in ("eos", "word"):
@@ -597,7 +622,7 @@ class HotSwapEngine:
         calls: list[ToolCall] = []
         if tools:
             text, calls = parse_tool_calls(text)
-        usage = Usage(prompt_tokens=state.prompt_tokens, completion_tokens=len(state.tokens),
+        usage = Usage(prompt_tokens=state.prompt_tokens, completion_tokens=len(state.tokens) + state.hidden_tokens,
                       total_duration_s=time.perf_counter() - t0)
         if stream:
             if text:
@@ -706,6 +731,6 @@ class HotSwapEngine:
         self.start()
         try:
             props = self.server.client.get("/props", timeout=10).json()
-        except Exception as exc:  # noqa: BLE001 - any transport error means the server is gone
+        except Exception as exc:
             raise BackendUnavailable(f"llama-server at {self.server.url} did not answer /props: {exc}") from exc
         return f"hotswap/llama-server {props.get('build_info', '')}".strip()

@@ -63,7 +63,7 @@ class LlamaServer:
             cmd += ["--load-mode", "none"]
         return cmd + self.extra_args
 
-    def start(self, timeout: float = 120) -> "LlamaServer":
+    def start(self, timeout: float = 120) -> LlamaServer:
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         try:
             self.process = subprocess.Popen(self.command(), stdout=out, stderr=subprocess.STDOUT,
@@ -95,7 +95,7 @@ class LlamaServer:
                 self.process.wait(5)
         self.client.close()
 
-    def __enter__(self) -> "LlamaServer":
+    def __enter__(self) -> LlamaServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -134,7 +134,7 @@ class LlamaServer:
                 for line in r.iter_lines():
                     if not line or line.startswith(":"):
                         continue
-                    data = line[6:] if line.startswith("data: ") else line
+                    data = line.removeprefix("data: ")
                     if data.strip() == "[DONE]":
                         return
                     event = json.loads(data)

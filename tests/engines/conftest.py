@@ -9,8 +9,7 @@ import pytest
 
 from tanuki_ollama.engines.hotswap import AgentModel, HotSwapEngine
 
-MICRO_AGENTS = ("tanuki-micro-hsa", "tanuki-micro-hsb")
-GREEDY = {"temperature": 0, "top_k": 1, "seed": 7}
+MICRO_AGENTS = ("tanuki-micro-hsa", "tanuki-micro-hsb")  # test_hotswap_micro.py names them too
 
 
 @pytest.fixture(scope="session")
