@@ -27,6 +27,18 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
+def stop_process(process: subprocess.Popen | None, timeout: float = 15.0) -> None:
+    """SIGTERM, wait, then SIGKILL: a server we started never outlives its owner."""
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
+
+
 def is_reachable(url: str, timeout: float = 2.0) -> bool:
     try:
         return httpx.get(f"{url}/api/version", timeout=timeout).status_code == 200
@@ -106,14 +118,7 @@ class OllamaServer:
         raise BackendUnavailable(f"`ollama serve` did not answer on {self.url} within {timeout:.0f}s")
 
     def stop(self, timeout: float = 15.0) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(5)
+        stop_process(self.process, timeout)
 
     def __enter__(self) -> "OllamaServer":
         return self.start()

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from ..errors import BackendUnavailable, EngineError
-from ..ollama_server import free_port
+from ..ollama_server import free_port, stop_process
 from ..toolchain import Toolchain
 
 
@@ -86,13 +86,7 @@ class LlamaServer:
         raise BackendUnavailable(f"llama-server did not become healthy within {timeout:.0f}s")
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        stop_process(self.process)
         self.client.close()
 
     def __enter__(self) -> LlamaServer:
