@@ -27,6 +27,16 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
+def spawn_logged(argv: list[str], log_path: Path | None, **popen: object) -> subprocess.Popen:
+    """Start a server process with stdout+stderr appended to ``log_path`` (or discarded), no stdin."""
+    out = open(log_path, "ab") if log_path else subprocess.DEVNULL
+    try:
+        return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, **popen)
+    finally:
+        if out is not subprocess.DEVNULL:
+            out.close()
+
+
 def stop_process(process: subprocess.Popen | None, timeout: float = 15.0) -> None:
     """SIGTERM, wait, then SIGKILL: a server we started never outlives its owner."""
     if process is None or process.poll() is not None:
@@ -89,21 +99,8 @@ class OllamaServer:
             Path(self.models_dir).mkdir(parents=True, exist_ok=True)
         if self.log_path:
             Path(self.log_path).parent.mkdir(parents=True, exist_ok=True)
-            out = open(self.log_path, "ab")
-        else:
-            out = subprocess.DEVNULL
-        try:
-            self.process = subprocess.Popen(
-                [str(self.binary), "serve"],
-                env=self.env(),
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=detach,
-            )
-        finally:
-            if out is not subprocess.DEVNULL:
-                out.close()
+        self.process = spawn_logged([str(self.binary), "serve"], self.log_path, env=self.env(),
+                                    start_new_session=detach)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from ..errors import BackendUnavailable, EngineError
-from ..ollama_server import free_port, stop_process
+from ..ollama_server import free_port, spawn_logged, stop_process
 from ..toolchain import Toolchain
 
 
@@ -64,13 +64,7 @@ class LlamaServer:
         return cmd + self.extra_args
 
     def start(self, timeout: float = 120) -> LlamaServer:
-        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
-        try:
-            self.process = subprocess.Popen(self.command(), stdout=out, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL)
-        finally:
-            if out is not subprocess.DEVNULL:
-                out.close()
+        self.process = spawn_logged(self.command(), self.log_path)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
