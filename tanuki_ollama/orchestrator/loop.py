@@ -1,0 +1,601 @@
+"""The loop: plan -> for each step (in dependency order): route -> brief -> resident -> act -> evidence ->
+review (revise, bounded) -> accept, or roll back and re-plan (bounded) -> aggregate.
+
+Every step runs on a snapshot of the workspace; the journal is saved after every step, so an interrupted run
+resumes (``RunConfig.resume``). Limits (step, review and run timeouts, cancellation) are checked before every
+model call and while waiting for one.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..agents.prompts import render_system_prompt, render_template
+from ..agents.roster import AgentSpec, Roster, load_roster
+from ..errors import TanukiError
+from ..resources import ResidencyManager
+from ..types import ChatResult, Message, Usage
+from . import act
+from .context import AgentSession, ContextManager, PacketCorrupt, TokenEstimator
+from .evidence import Tests, failing_files, is_test_path, source_candidates
+from .journal import Journal
+from .models import Plan, PlanStep, RunConfig, RunEvent, RunReport, StepRecord, Verdict
+from .parse import parse_object
+from .planner import default_plan, parse_plan, plan_messages, plan_schema
+from .review import decide, parse_verdict
+from .router import route
+from .workspace import Workspace
+
+BASELINE = "base"
+
+
+class Cancelled(TanukiError):
+    """The run was cancelled (Ctrl-C); its journal is kept and ``--resume RUN_ID`` continues it."""
+
+
+class RunTimeout(TanukiError):
+    """The whole run went over ``run_timeout_s``."""
+
+
+class StepTimeout(TanukiError):
+    """One step (or its review) went over its time limit."""
+
+
+def run_task(task: str, repo: Path, *, engine: Any, config: RunConfig | None = None,
+             on_event: Callable[[RunEvent], None] | None = None, cancel: threading.Event | None = None,
+             registry: Any = None, roster: Roster | None = None) -> RunReport:
+    """Turn ``task`` into a verified change of ``repo`` (a copy of it unless ``config.in_place``)."""
+    return _Run(task, Path(repo), engine, config or RunConfig(), on_event, cancel or threading.Event(),
+                registry, roster).execute()
+
+
+class _Run:
+    def __init__(self, task, repo, engine, config: RunConfig, on_event, cancel, registry, roster):
+        from ..tools import ToolContext, default_registry
+
+        self.engine, self.config, self.cancel = engine, config, cancel
+        self.on_event = on_event or (lambda event: None)
+        self.roster = roster or load_roster()
+        self.registry = registry or default_registry()
+        self.t0 = time.monotonic()
+        self.deadline = self.t0 + config.run_timeout_s
+        if config.resume:
+            self.journal = Journal.existing(config.journal_dir, config.resume)
+            self.state = self.journal.load()
+            self.ws = Workspace(Path(self.state["workspace"]), self.journal.run_id, self.registry)
+        else:
+            self.journal = Journal.open(config.journal_dir)
+            self.ws = Workspace.prepare(repo, self.journal.dir, self.journal.run_id, in_place=config.in_place,
+                                        registry=self.registry)
+            self.state = {"run_id": self.journal.run_id, "task": task, "repo": str(Path(repo).resolve()),
+                          "workspace": str(self.ws.root), "status": "running", "plan": None, "records": {},
+                          "replans": 0, "tests_before": None, "failures": [], "config": config.model_dump()}
+        self.task = self.state["task"]
+        self.run_id = self.journal.run_id
+        self.ctx = ToolContext(workspace=self.ws.root, timeout_s=config.tool_timeout_s)
+        self.estimator = TokenEstimator(engine, shared=True)  # the agents of a family share one tokenizer
+        self.cm = ContextManager(self.estimator, num_ctx=config.num_ctx, reserve=config.num_predict + 64)
+        self.residency = ResidencyManager(engine, budget_bytes=config.memory_budget_bytes,
+                                          options={"num_ctx": config.num_ctx})
+        self.usage = {"prompt_tokens": 0, "completion_tokens": 0, "model_requests": 0, "model_calls": 0,
+                      "model_s": 0.0, "tool_s": 0.0}
+        self.repomap: Any = None
+        self.current_model: str | None = None
+        self._test_cache: dict[str, Tests] = {}
+
+    # ------------------------------------------------------------------ the run
+    def execute(self) -> RunReport:
+        status = "failed"
+        try:
+            self._start()
+            self._steps()
+            status = self._final_status()
+        except Cancelled as exc:
+            status = "cancelled"
+            self._emit("error", exc.message)
+        except RunTimeout as exc:
+            status = "timed_out"
+            self._emit("error", exc.message)
+        finally:
+            self.residency.close()
+            self.state["status"] = "interrupted" if status == "cancelled" else status
+            self._save()
+        report = self._report(status)
+        self._emit("done", report.summary, status=status, succeeded=report.succeeded)
+        self.journal.append({"kind": "report", "report": report.model_dump()})
+        return report
+
+    def _start(self) -> None:
+        if self.config.resume:
+            self._emit("plan", f"resuming run {self.run_id}", plan=self.state["plan"] or {"steps": []})
+            for rec in self._records().values():
+                if rec["status"] == "running":  # interrupted mid-step: back to its snapshot, run it again
+                    self.ws.restore(f"step-{rec['id']}")
+                    rec["status"] = "pending"
+                    self._emit("rollback", f"step {rec['id']} was interrupted: restored its snapshot")
+        else:
+            self.ws.snapshot(BASELINE)
+        if self.state["tests_before"] is None:
+            self.state["tests_before"] = self._tests().as_dict()
+            self._emit("tool", f"tests before: {self.state['tests_before']['summary']}",
+                       tests=self.state["tests_before"])
+        if self.state["plan"] is None:  # a new run, or one interrupted while planning
+            self._set_plan(self._plan(feedback=""), keep=[])
+
+    def _steps(self) -> None:
+        for _ in range(self.config.max_replans + 2):  # one pass per plan; each re-plan starts a new pass
+            failed = None
+            for step in self._pending():
+                self._check_limits()
+                rec = self._run_step(step)
+                if rec.status == "failed":
+                    failed = rec
+                    break
+            if failed is None:
+                return
+            if self.state["replans"] >= self.config.max_replans:
+                for other in self._pending():
+                    self._record(other.id).update(status="skipped", error="not attempted: an earlier step failed")
+                return
+            self.state["replans"] += 1
+            feedback = f"step {failed.id} ({failed.goal}) failed: {failed.error or 'rejected'}"
+            self._emit("replan", feedback, attempt=self.state["replans"])
+            kept = [s for s in self._plan_obj().steps if self._record(s.id)["status"] == "accepted"]
+            for other in self._pending():
+                self._record(other.id).update(status="skipped", error="replaced by a new plan")
+            self._set_plan(self._plan(feedback=feedback, prefix=f"r{self.state['replans']}-"), keep=kept)
+
+    def _run_step(self, step: PlanStep) -> StepRecord:
+        t0, model_s, tool_s, git_s = time.monotonic(), self.usage["model_s"], self.usage["tool_s"], self.ws.git_s
+        agent = route(step, self.roster, self.config.agents or None)
+        rec = StepRecord(**{**self._record(step.id), "agent": agent.name, "status": "running"})
+        self._put(rec)
+        self.ws.snapshot(f"step-{step.id}")
+        self._emit("step_start", f"{step.id} {step.kind} by {agent.name}: {step.goal}", step=step.model_dump(),
+                   agent=agent.name)
+        self._prefetch_after(step)
+        deadline = min(self.deadline, t0 + self.config.step_timeout_s)
+        try:
+            handler = {"edit": self._edit, "check": self._check, "review": self._review_step}[step.kind]
+            ok = handler(step, agent, rec, deadline)
+        except StepTimeout as exc:
+            ok, rec.error = False, exc.message
+        except (Cancelled, RunTimeout):
+            rec.wall_s = time.monotonic() - t0
+            self._put(rec)  # stays "running": a resume runs it again
+            self.ws.restore(f"step-{step.id}")  # unverified work never reaches the report's diff
+            raise
+        except TanukiError as exc:  # an engine or tool error ends this step, not the run
+            ok, rec.error = False, exc.message
+            self._emit("error", f"step {step.id}: {exc.message}")
+        rec.wall_s = time.monotonic() - t0
+        rec.model_s, rec.tool_s = self.usage["model_s"] - model_s, self.usage["tool_s"] - tool_s
+        rec.git_s = self.ws.git_s - git_s
+        rec.status = "accepted" if ok else "failed"
+        if not ok:
+            restored = self.ws.restore(f"step-{step.id}")
+            self._refresh_map(restored)
+            self._emit("rollback", f"step {step.id} rolled back ({len(restored)} file(s) restored)",
+                       restored=restored)
+        self._put(rec)
+        self._emit("step_end", f"{step.id}: {rec.status}", status=rec.status, error=rec.error)
+        return rec
+
+    # ------------------------------------------------------------------ step kinds
+    def _edit(self, step: PlanStep, agent: AgentSpec, rec: StepRecord, deadline: float) -> bool:
+        model = self.config.model_for(agent.name)
+        source, test = self._targets(step)
+        system = render_system_prompt(agent)
+        hint = act.answer_hint(agent, source, test)
+        session = AgentSession(agent.name)
+        self.cm.forget(agent.name)
+        base = [Message(role="system", content=system)]
+        for shot in agent.few_shot:  # the roster's examples, as a real exchange
+            base += [Message(role="user", content=shot.user), Message(role="assistant", content=shot.assistant)]
+        turns: list[Message] = []
+        requests: list[str] = []
+        tests = Tests.from_dict(self.state["tests_before"])
+        for attempt in range(1 + self.config.max_revisions):
+            rec.attempts += 1
+            packet = self.cm.build(agent=agent.name, model=model, step_id=step.id, system=system,
+                                   sections=self._sections(step, agent, source, test, requests, tests),
+                                   keep_lines={"files": tests.lines_in(source)})
+            history = sum(self.estimator.count(model, m.content) for m in turns)
+            if history + packet.tokens > self.cm.budget(model, system):
+                self.cm.forget(agent.name)  # the conversation no longer fits: start again from a full packet
+                turns = []
+            try:
+                user = session.receive(self.cm.send(packet), hint)
+            except PacketCorrupt:
+                self.cm.forget(agent.name)
+                turns, user = [], session.receive(self.cm.send(packet), hint)
+            result = self._chat(model, base + turns + [Message(role="user", content=user)], agent.output_schema,
+                                deadline)
+            turns += [Message(role="user", content=user), result.message]
+            parsed, repairs = parse_object(result.message.content)
+            self._emit("agent", f"{agent.name} answered ({len(result.message.content)} chars"
+                       + (f", repaired: {', '.join(repairs)}" if repairs else "") + ")",
+                       step=step.id, attempt=attempt, repairs=repairs)
+            if parsed is None:
+                requests = ["your reply was not one JSON object: reply with exactly one JSON object. " + hint]
+                rec.verdicts.append({"approve": False, "requests": requests, "malformed": True})
+                continue
+            problems = self._act(parsed, agent, rec, source, test)
+            tests = self._tests()
+            checks_ok = not problems and self._acceptance_ok(step, tests)
+            verdict = self._review(step, f"step-{step.id}", tests, checks_ok, problems + tests.requests(), deadline)
+            rec.verdicts.append(verdict.model_dump())
+            if verdict.approve:
+                return True
+            requests = verdict.requests
+        rec.error = "; ".join(requests[:3]) or "rejected"
+        return False
+
+    def _act(self, parsed: dict, agent: AgentSpec, rec: StepRecord, source: str | None,
+             test: str | None) -> list[str]:
+        """Run the tool calls of the reply's ReAct steps, then its whole-file writes; returns the problems."""
+        for name, args in act.tool_calls(parsed, agent, self.config.max_tool_calls):
+            obs = self._tool(name, args, self.ctx, allowed=agent.tools)
+            rec.tool_calls.append({"tool": name, "args": args, "ok": obs.ok, "summary": obs.summary})
+            self._emit("tool", f"{name}: {obs.summary}", ok=obs.ok)
+        problems = []
+        writes = act.writes(act.answer_of(parsed), source, test)
+        if not writes:
+            problems.append("the answer held no file content to write")
+        for write in writes:
+            error = act.syntax_error(write.path, write.content)
+            if error:
+                problems.append(error)
+                continue
+            obs = self._tool("write_file", {"path": write.path, "content": write.content}, self.ctx,
+                                     allowed=agent.tools)
+            rec.tool_calls.append({"tool": "write_file", "args": {"path": write.path}, "ok": obs.ok,
+                                   "summary": obs.summary})
+            self._emit("tool", f"write_file: {obs.summary}", ok=obs.ok)
+            if obs.ok:
+                rec.files_written = sorted(set(rec.files_written) | {write.path})
+                self._refresh_map([write.path])
+            else:
+                problems.append(f"write {write.path} refused: {obs.error or obs.summary}")
+        return problems
+
+    def _check(self, step: PlanStep, agent: AgentSpec, rec: StepRecord, deadline: float) -> bool:
+        rec.attempts += 1
+        tests = self._tests(allowed=agent.tools)
+        rec.tool_calls.append({"tool": "run_tests", "ok": tests.ok, "summary": tests.summary})
+        ok = tests.ok or not tests.found
+        if any("lint" in a.lower() for a in step.acceptance) and "lint" in agent.tools:
+            obs = self._tool("lint", {}, self.ctx, allowed=agent.tools)
+            rec.tool_calls.append({"tool": "lint", "ok": obs.ok, "summary": obs.summary})
+            ok = ok and obs.ok
+        if not ok:
+            rec.error = tests.summary
+        return ok
+
+    def _review_step(self, step: PlanStep, agent: AgentSpec, rec: StepRecord, deadline: float) -> bool:
+        rec.attempts += 1
+        tests = self._tests()
+        verdict = self._review(step, BASELINE, tests, tests.ok or not tests.found, tests.requests(), deadline,
+                               reviewer=agent, always=True)
+        rec.verdicts.append(verdict.model_dump())
+        if not verdict.approve:
+            rec.error = "; ".join(verdict.requests[:3]) or "rejected"
+        return verdict.approve
+
+    def _review(self, step: PlanStep, since: str, tests: Tests, checks_ok: bool, failures: list[str],
+                deadline: float, reviewer: AgentSpec | None = None, always: bool = False) -> Verdict:
+        """The reviewer's verdict on the diff since snapshot ``since``, combined with the evidence."""
+        reviewer = reviewer or self.roster.get(self.config.reviewer_agent)
+        if not checks_ok and not (always or self.config.review_failing):
+            verdict = decide(Verdict(approve=False, reviewer="evidence"), False, failures)
+        else:
+            diff = self.ws.diff(since) or "(no changes)"
+            user = render_template("orchestrator/review.j2", task=self.task, goal=step.goal,
+                                   diff=diff[-6000:], evidence=tests.text(2000),
+                                   answer_hint=act.answer_hint(reviewer, None, None))
+            messages = [Message(role="system", content=render_system_prompt(reviewer)),
+                        Message(role="user", content=user)]
+            review_deadline = min(deadline, time.monotonic() + self.config.review_timeout_s)
+            result = self._chat(self.config.model_for(reviewer.name), messages, reviewer.output_schema,
+                                review_deadline)
+            verdict = decide(parse_verdict(result.message.content, reviewer.name), checks_ok, failures)
+        self._emit("review", f"{verdict.reviewer}: {'approve' if verdict.approve else 'reject'}"
+                   + (f" ({'; '.join(verdict.requests[:2])})" if verdict.requests and not verdict.approve else ""),
+                   step=step.id, verdict=verdict.model_dump())
+        return verdict
+
+    # ------------------------------------------------------------------ planning
+    def _plan(self, feedback: str, prefix: str = "") -> Plan:
+        before = Tests.from_dict(self.state["tests_before"])
+        files = self._guess_sources(self.task, before)
+        planner = self.roster.get(self.config.planner_agent)
+        agents = [a for a in self.roster.agents if not self.config.agents or a.name in self.config.agents]
+        names = [a.name for a in agents]
+        messages = plan_messages(self.task, agents, self._repo_map(2000), before.failed, feedback)
+        try:
+            result = self._chat(self.config.model_for(planner.name), messages, plan_schema(names),
+                                min(self.deadline, time.monotonic() + self.config.step_timeout_s))
+            plan = parse_plan(result.message.content, self.task, names, files)
+        except StepTimeout as exc:
+            plan = default_plan(self.task, files, note=f"planner: {exc.message}")
+        except (Cancelled, RunTimeout):
+            raise
+        except TanukiError as exc:
+            plan = default_plan(self.task, files, note=f"planner failed: {exc.message}")
+        for s in plan.steps:
+            if prefix:
+                s.id = prefix + s.id
+                s.depends_on = [prefix + d for d in s.depends_on]
+        self._emit("plan", f"plan ({plan.source}): " + " -> ".join(f"{s.id}:{s.kind}" for s in plan.steps),
+                   plan=plan.model_dump())
+        return plan
+
+    def _set_plan(self, plan: Plan, keep: list[PlanStep]) -> None:
+        kept_ids = {s.id for s in keep}
+        plan.steps = keep + [s for s in plan.steps if s.id not in kept_ids]
+        for s in plan.steps:
+            if s.id in kept_ids:
+                s.depends_on = [d for d in s.depends_on if d in kept_ids]
+        self.state["plan"] = plan.model_dump()
+        for s in plan.steps:
+            if s.id not in self.state["records"]:
+                self._put(StepRecord(id=s.id, kind=s.kind, agent=s.agent, goal=s.goal))
+        self._save()
+
+    def _plan_obj(self) -> Plan:
+        return Plan.model_validate(self.state["plan"])
+
+    def _pending(self) -> list[PlanStep]:
+        out = []
+        for s in self._plan_obj().steps:
+            status = self._record(s.id)["status"]
+            if status in ("pending", "running"):
+                out.append(s)
+        return out
+
+    # ------------------------------------------------------------------ context
+    def _targets(self, step: PlanStep) -> tuple[str | None, str | None]:
+        """The source file a whole-file answer replaces, and the test file (either may be missing)."""
+        inputs = [p for p in step.inputs if self._is_file(p)]
+        sources = [p for p in inputs if not is_test_path(p)]
+        tests = [p for p in inputs if is_test_path(p)]
+        before = Tests.from_dict(self.state["tests_before"])
+        tests += [p for p in failing_files(before.failed, self.ws.root) if p not in tests]
+        if not sources:
+            sources = self._guess_sources(step.goal, before)
+        source = sources[0] if sources else None
+        test = tests[0] if tests else (
+            str(Path(source).with_name(f"test_{Path(source).name}")) if source and source.endswith(".py") else None)
+        return source, test
+
+    def _guess_sources(self, text: str, tests: Tests) -> list[str]:
+        found = source_candidates(failing_files(tests.failed, self.ws.root), self.ws.root)
+        if not found:
+            try:
+                hits = self._map().search(text, k=8) if self._map() is not None else []
+            except Exception:  # noqa: BLE001 - retrieval is a hint; a broken index must not stop the run
+                hits = []
+            found = [h.path for h in hits if not is_test_path(h.path)]
+        return list(dict.fromkeys(found))[:3]
+
+    def _sections(self, step: PlanStep, agent: AgentSpec, source: str | None, test: str | None,
+                  requests: list[str], tests: Tests) -> dict[str, str]:
+        files = []
+        for rel in [p for p in [source, test, *step.inputs] if p]:
+            if self._is_file(rel) and rel not in [f[0] for f in files]:
+                files.append((rel, self.ws.inside(rel).read_text(errors="replace")))
+        history = [f"{r['id']} ({r['agent']}): {r['status']}" + (f", wrote {', '.join(r['files_written'])}"
+                   if r["files_written"] else "") for r in self._records().values() if r["id"] != step.id
+                   and r["status"] in ("accepted", "failed")]
+        tools = [_tool_line(t["function"])
+                 for t in self.registry.schemas([n for n in agent.tools if n in self.registry.names()])]
+        return {
+            "task": self.task,
+            "step": f"{step.goal}\nacceptance: {', '.join(step.acceptance) or 'tests pass'}"
+                    + (f"\nfile to change: {source}" if source else "") + (f"\ntest file: {test}" if test else ""),
+            "requests": "\n".join(f"- {r}" for r in requests),
+            "evidence": tests.text(3000),
+            "files": "\n\n".join(f"### {rel}\n```\n{text}\n```" for rel, text in files),
+            "repo_map": self._relevant(step.goal, [rel for rel, _ in files]) + self._repo_map(3000),
+            "history": "\n".join(history),
+            "tools": "\n".join(tools),
+        }
+
+    def _relevant(self, query: str, shown: list[str]) -> str:
+        """Retrieval: the best matches for the step's goal in files not shown in full (repo map's BM25)."""
+        repomap = self._map()
+        if repomap is None:
+            return ""
+        hits = [h for h in repomap.search(query, k=8) if h.path not in shown][:5]
+        return "".join(f"relevant: {h.path}:{h.line} {h.snippet.strip()[:120]}\n" for h in hits)
+
+    def _map(self) -> Any:
+        if self.repomap is None:
+            try:
+                from .repomap import RepoMap
+
+                self.repomap = RepoMap.build(self.ws.root)
+            except Exception as exc:  # noqa: BLE001 - the map helps the agents; a run works without it
+                self.repomap = False
+                self._emit("error", f"repo map unavailable: {exc}")
+        return self.repomap or None
+
+    def _repo_map(self, max_chars: int) -> str:
+        repomap = self._map()
+        return repomap.render(max_chars=max_chars) if repomap is not None else ""
+
+    def _refresh_map(self, changed: list[str]) -> None:
+        if self.repomap:
+            self.repomap.update([self.ws.root / p for p in changed])
+
+    def _is_file(self, rel: str) -> bool:
+        try:
+            return self.ws.inside(rel).is_file()
+        except TanukiError:
+            return False
+
+    # ------------------------------------------------------------------ evidence
+    def _tests(self, allowed: list[str] | None = None) -> Tests:
+        """The test evidence; a workspace whose content did not change since the last run is not re-tested."""
+        key = self.ws.fingerprint()
+        permitted = allowed is None or "run_tests" in allowed
+        if permitted and key in self._test_cache:
+            return self._test_cache[key]
+        obs = self._tool("run_tests", {}, self.ctx, allowed=allowed)
+        tests = Tests.from_observation(obs)
+        if permitted:
+            self._test_cache[key] = tests
+        self._emit("tool", f"run_tests: {tests.summary}", ok=tests.ok)
+        return tests
+
+    def _tool(self, name: str, args: dict, ctx: Any, *, allowed: list[str] | None = None) -> Any:
+        """Every tool call of the run: through the registry (permissions, validation, timeout, retry), timed."""
+        t0 = time.monotonic()
+        obs = self.registry.call(name, args, ctx, allowed=allowed)
+        self.usage["tool_s"] += time.monotonic() - t0
+        return obs
+
+    def _acceptance_ok(self, step: PlanStep, tests: Tests) -> bool:
+        ok = tests.ok or not tests.found
+        if any("lint" in a.lower() for a in step.acceptance):
+            ok = ok and self._tool("lint", {}, self.ctx).ok
+        return ok
+
+    # ------------------------------------------------------------------ the model
+    def _use(self, model: str) -> None:
+        if self.current_model and self.current_model != model:
+            self.residency.release(self.current_model)
+        self.current_model = model
+        self.residency.ensure(model)
+
+    def _prefetch_after(self, step: PlanStep) -> None:
+        if not self.config.prefetch:
+            return
+        pending = [s for s in self._pending() if s.id != step.id]
+        if pending and pending[0].kind != "check":
+            agent = route(pending[0], self.roster, self.config.agents or None)
+            self.residency.prefetch(self.config.model_for(agent.name))
+
+    def _chat(self, model: str, messages: list[Message], schema: dict, deadline: float) -> ChatResult:
+        """One model call (residency included) in a worker thread, so cancellation and timeouts cut the wait
+        short; an abandoned answer stops streaming, which tells Ollama to stop generating."""
+        self._check_limits()
+        if time.monotonic() >= deadline:
+            raise StepTimeout(f"no time left for {model}", hint="raise --step-timeout")
+        self.usage["model_requests"] += 1
+        box: dict[str, Any] = {}
+        abort = threading.Event()
+        options = {"num_ctx": self.config.num_ctx, "num_predict": self.config.num_predict}
+        if self.config.temperature is not None:
+            options["temperature"] = self.config.temperature
+
+        def call() -> None:
+            try:
+                self._use(model)
+                box["result"] = self._stream(model, messages, schema, options, abort)
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+                box["error"] = exc
+
+        t0 = time.monotonic()
+        worker = threading.Thread(target=call, name=f"chat-{model}", daemon=True)
+        worker.start()
+        try:
+            while worker.is_alive():
+                worker.join(0.05)
+                if self.cancel.is_set():
+                    raise Cancelled("cancelled while waiting for the model",
+                                    hint=f"continue with `tanuki run --resume {self.run_id}`")
+                if time.monotonic() >= self.deadline:
+                    raise RunTimeout(f"the run went over {self.config.run_timeout_s:.0f}s", hint="raise --timeout")
+                if time.monotonic() >= deadline:
+                    raise StepTimeout(f"{model} did not answer in time", hint="raise --step-timeout")
+        finally:
+            abort.set()
+            self.usage["model_s"] += time.monotonic() - t0  # waiting for a model, answered or not
+        if "error" in box:
+            raise box["error"]
+        result: ChatResult = box["result"]
+        self.usage["prompt_tokens"] += result.usage.prompt_tokens
+        self.usage["completion_tokens"] += result.usage.completion_tokens
+        self.usage["model_calls"] += 1
+        return result
+
+    def _stream(self, model: str, messages: list[Message], schema: dict, options: dict,
+                abort: threading.Event) -> ChatResult:
+        content: list[str] = []
+        calls: list[Any] = []
+        last = None
+        stream = self.engine.chat_stream(model, messages, format=schema, options=options,
+                                         keep_alive=self.residency.keep_alive_for(model))
+        try:
+            for chunk in stream:
+                content.append(chunk.content)
+                calls += chunk.tool_calls
+                last = chunk
+                if abort.is_set():
+                    break
+        finally:
+            stream.close()
+        return ChatResult(model=model, message=Message(role="assistant", content="".join(content), tool_calls=calls),
+                          done_reason=last.done_reason if last else None,
+                          usage=last.usage if last is not None and last.usage else Usage())
+
+    def _check_limits(self) -> None:
+        if self.cancel.is_set():
+            raise Cancelled("the run was cancelled", hint=f"continue it with `tanuki run --resume {self.run_id}`")
+        if time.monotonic() >= self.deadline:
+            raise RunTimeout(f"the run went over {self.config.run_timeout_s:.0f}s",
+                             hint="raise --timeout, or give a smaller task")
+
+    # ------------------------------------------------------------------ state, events, report
+    def _records(self) -> dict[str, dict]:
+        return self.state["records"]
+
+    def _record(self, step_id: str) -> dict:
+        return self.state["records"][step_id]
+
+    def _put(self, rec: StepRecord) -> None:
+        self.state["records"][rec.id] = rec.model_dump()
+        self._save()
+
+    def _save(self) -> None:
+        self.journal.save(self.state)
+
+    def _emit(self, kind: str, message: str, **data: Any) -> None:
+        event = RunEvent(run_id=self.run_id, kind=kind, message=message, data=data)
+        self.journal.append(event.model_dump())
+        self.on_event(event)
+
+    def _final_status(self) -> str:
+        statuses = [self._record(s.id)["status"] for s in self._plan_obj().steps]
+        if statuses and all(s == "accepted" for s in statuses):
+            return "succeeded"
+        if any(s == "accepted" for s in statuses) and self.ws.changed_files(BASELINE):
+            return "partial"
+        return "failed"
+
+    def _report(self, status: str) -> RunReport:
+        from .aggregate import build_report
+
+        after = None
+        if status not in ("cancelled",) and self.state.get("tests_before") is not None:
+            try:
+                after = self._tests().as_dict()
+            except TanukiError:
+                after = None
+        return build_report(self.state, self.ws, status, after, self.usage, time.monotonic() - self.t0,
+                            baseline=BASELINE,
+                            residency={**self.residency.stats,
+                                       "resources": self.residency.monitor.snapshot().model_dump()})
+
+
+def _tool_line(fn: dict[str, Any]) -> str:
+    """A tool's schema in one line: ``name(arg, optional?): description``."""
+    params = fn.get("parameters") or {}
+    required = set(params.get("required") or [])
+    args = ", ".join(a if a in required else f"{a}?" for a in params.get("properties") or {})
+    return f"- {fn['name']}({args}): {fn['description']}"
