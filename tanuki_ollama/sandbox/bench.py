@@ -42,10 +42,37 @@ def _bare(sb: Sandbox, lang_name: str, code: str) -> float:
         return time.perf_counter() - t
 
 
+def launch_paths(sb: Sandbox, *, repeat: int = 15) -> dict | None:
+    """Python hello, interleaved: each run's launcher joining its cgroups itself (the previous path) vs. a
+    waiting launcher (jail.LauncherPool), vs. bare: the before/after of the start-up trim in one run."""
+    from .jail import JailBackend
+
+    backend = sb.backend
+    if not isinstance(backend, JailBackend) or backend.launchers is None:
+        return None
+    before = Sandbox(JailBackend(warm_launchers=0), cache=sb.cache, table=sb.table)
+    code = HELLO["python"][1]
+    runs: dict[str, list[float]] = {"join_at_start": [], "warm_launcher": [], "bare": []}
+    for which in (before, sb):
+        which.run("python", code)
+    for _ in range(repeat):  # interleaved, so that load affects all three alike
+        for key, which in (("join_at_start", before), ("warm_launcher", sb)):
+            t = time.perf_counter()
+            which.run("python", code)
+            runs[key].append(time.perf_counter() - t)
+        runs["bare"].append(_bare(sb, "python", code))
+    med = {k: statistics.median(v) for k, v in runs.items()}
+    return {"repeat": repeat, **{f"{k}_median_ms": round(v * 1000, 1) for k, v in med.items()},
+            "overhead_before_ms": round((med["join_at_start"] - med["bare"]) * 1000, 1),
+            "overhead_after_ms": round((med["warm_launcher"] - med["bare"]) * 1000, 1),
+            "load_avg_1m": round(os.getloadavg()[0], 2)}
+
+
 def bench(sb: Sandbox | None = None, *, languages: list[str] | None = None, repeat: int = 7,
-          pool_jobs: int = 16) -> dict:
+          pool_jobs: int = 16, cold_repeat: int = 3) -> dict:
     sb = sb or Sandbox()
-    out: dict = {"backend": sb.backend.name, "isolation": sb.backend.isolation, "languages": {}}
+    out: dict = {"backend": sb.backend.name, "isolation": sb.backend.isolation,
+                 "load_avg_1m_at_start": round(os.getloadavg()[0], 2), "languages": {}}
     for name, (comment, code) in HELLO.items():
         if languages and name not in languages:
             continue
@@ -55,15 +82,20 @@ def bench(sb: Sandbox | None = None, *, languages: list[str] | None = None, repe
             continue
         row: dict = {"available": True}
         if lang.compiled:
-            cold_code = f"{comment} nonce {time.time_ns()}\n{code}"
-            t = time.perf_counter()
-            r = sb.run(name, cold_code)
-            row["cold_compile_and_run_s"] = round(time.perf_counter() - t, 4)
-            t = time.perf_counter()
-            sb.run(name, cold_code)
-            row["cached_run_s"] = round(time.perf_counter() - t, 4)
+            cold_s, cached_s, compile_s = [], [], []
+            for _ in range(cold_repeat):  # each with a fresh nonce: a real compile, then its cached rerun
+                cold_code = f"{comment} nonce {time.time_ns()}\n{code}"
+                t = time.perf_counter()
+                r = sb.run(name, cold_code)
+                cold_s.append(time.perf_counter() - t)
+                t = time.perf_counter()
+                sb.run(name, cold_code)
+                cached_s.append(time.perf_counter() - t)
+                compile_s.append(r.compile.duration_s if r.compile else 0.0)
+            row["cold_compile_and_run_s"] = round(statistics.median(cold_s), 4)
+            row["cached_run_s"] = round(statistics.median(cached_s), 4)
             row["cached_speedup"] = round(row["cold_compile_and_run_s"] / row["cached_run_s"], 1)
-            row["compile_s"] = r.compile.duration_s if r.compile else None
+            row["compile_s"] = round(statistics.median(compile_s), 4)
         sb.run(name, code)  # warm the cache
         sand, bare = [], []
         for _ in range(repeat):  # interleaved, so that load affects both alike
@@ -81,4 +113,7 @@ def bench(sb: Sandbox | None = None, *, languages: list[str] | None = None, repe
         t = time.perf_counter()
         sb.run_many(jobs, workers=workers)
         out[f"python_runs_per_s_pool_{workers}"] = round(pool_jobs / (time.perf_counter() - t), 1)
+    if not languages or "python" in languages:
+        out["python_launch_before_after"] = launch_paths(sb, repeat=max(repeat, 15))
+    out["load_avg_1m_at_end"] = round(os.getloadavg()[0], 2)
     return out

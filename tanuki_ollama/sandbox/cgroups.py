@@ -140,9 +140,11 @@ def _sweep_stale(parent: Path) -> None:
 class RunCgroup:
     """The groups of one run. ``procs_files`` are the files a launcher writes its pid to before exec'ing bwrap."""
 
-    def __init__(self, lay: Layout, memory_bytes: int, processes: int, cpus: float | None = None):
+    def __init__(self, lay: Layout, memory_bytes: int | None, processes: int | None, cpus: float | None = None):
         """``cpus=None`` skips the cpu controller and, on hybrid hosts, the extra v2 group: every hierarchy a
-        process joins costs milliseconds at start, and pid-namespace teardown already kills the tree."""
+        process joins costs milliseconds at start, and pid-namespace teardown already kills the tree.
+        ``memory_bytes=None``: create the groups now and set the limits later with :meth:`limit` (a launcher
+        started ahead of time joins them before its run is known)."""
         self.layout = lay
         name = f"{os.getpid()}-{next(_counter)}-{os.urandom(3).hex()}"
         self.dirs: dict[str, Path] = {}  # "memory", "pids", "cpu" (v1) or "v2"
@@ -153,33 +155,42 @@ class RunCgroup:
                 for ctrl in ("memory", "pids", "cpu"):
                     if ctrl in lay.v1 and (ctrl != "cpu" or cpus is not None):
                         self.dirs[ctrl] = self._mk(lay.v1[ctrl], name)
-                mem = self.dirs["memory"]
-                if not _write(mem / "memory.limit_in_bytes", str(memory_bytes)):
-                    raise OSError(errno.EIO, "memory.limit_in_bytes")
-                _write(mem / "memory.memsw.limit_in_bytes", str(memory_bytes))  # absent without swap accounting
-                _write(mem / "memory.swappiness", "0")
-                _write(self.dirs["pids"] / "pids.max", str(processes))
-                if "cpu" in self.dirs and cpus is not None:
-                    _write(self.dirs["cpu"] / "cpu.cfs_period_us", "100000")
-                    _write(self.dirs["cpu"] / "cpu.cfs_quota_us", str(int(cpus * 100000)))
                 if lay.v2 is not None and cpus is not None:
                     d = self._mk(lay.v2, name)
                     self.dirs["v2"] = d
                     self.kill_dir = d if (d / "cgroup.kill").exists() else None
             elif v == "v2":
-                parent = lay.v2 / PARENT  # type: ignore[operator]
                 d = self._mk(lay.v2, name)  # type: ignore[arg-type]
-                _write(parent / "cgroup.subtree_control", "+memory +pids +cpu")
+                _write(lay.v2 / PARENT / "cgroup.subtree_control", "+memory +pids +cpu")  # type: ignore[operator]
                 self.dirs["v2"] = d
-                _write(d / "memory.max", str(memory_bytes))
-                _write(d / "memory.swap.max", "0")
-                _write(d / "pids.max", str(processes))
-                if cpus is not None:
-                    _write(d / "cpu.max", f"{int(cpus * 100000)} 100000")
                 self.kill_dir = d if (d / "cgroup.kill").exists() else None
+            if memory_bytes is not None:
+                self.limit(memory_bytes, processes or 1, cpus)
         except OSError:
             self.remove()
             raise
+
+    def limit(self, memory_bytes: int, processes: int, cpus: float | None = None) -> None:
+        """Set the run's limits (raises OSError when the memory limit cannot be set)."""
+        if "memory" in self.dirs:  # v1 / hybrid
+            mem = self.dirs["memory"]
+            if not _write(mem / "memory.limit_in_bytes", str(memory_bytes)):
+                raise OSError(errno.EIO, "memory.limit_in_bytes")
+            _write(mem / "memory.memsw.limit_in_bytes", str(memory_bytes))  # absent without swap accounting
+            _write(mem / "memory.swappiness", "0")
+            _write(mem / "memory.max_usage_in_bytes", "0")  # peak counts from now (a waiting launcher used some)
+            _write(self.dirs["pids"] / "pids.max", str(processes))
+            if "cpu" in self.dirs and cpus is not None:
+                _write(self.dirs["cpu"] / "cpu.cfs_period_us", "100000")
+                _write(self.dirs["cpu"] / "cpu.cfs_quota_us", str(int(cpus * 100000)))
+        elif "v2" in self.dirs:
+            d = self.dirs["v2"]
+            if not _write(d / "memory.max", str(memory_bytes)):
+                raise OSError(errno.EIO, "memory.max")
+            _write(d / "memory.swap.max", "0")
+            _write(d / "pids.max", str(processes))
+            if cpus is not None:
+                _write(d / "cpu.max", f"{int(cpus * 100000)} 100000")
 
     @staticmethod
     def _mk(base: Path, name: str) -> Path:

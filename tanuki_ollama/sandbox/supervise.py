@@ -15,6 +15,12 @@ from dataclasses import dataclass
 _CHUNK = 65536
 
 
+def spawn(argv: list[str], *, env: dict[str, str], pass_fds: tuple[int, ...] = ()) -> subprocess.Popen:
+    """The launcher: its own session (so the whole group can be killed), stdio on pipes, a given environment."""
+    return subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                            pass_fds=pass_fds, close_fds=True, start_new_session=True)
+
+
 @dataclass
 class Supervised:
     stdout: bytes
@@ -40,16 +46,28 @@ def supervise(
     export_fd: int | None = None,
     export_limit: int = 0,
     kill_extra: Callable[[], None] | None = None,
+    proc: subprocess.Popen | None = None,
+    close_on_exit: tuple[int, ...] = (),
+    start: Callable[[], None] | None = None,
 ) -> Supervised:
-    """Start ``argv`` in its own session; return when it has exited and its pipes are drained (or killed)."""
-    start = time.monotonic()
-    proc = subprocess.Popen(
-        argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-        pass_fds=pass_fds, close_fds=True, start_new_session=True,
-    )
+    """Start ``argv`` in its own session; return when it has exited and its pipes are drained (or killed).
+
+    ``proc``: a launcher already started (in its own session, stdio on pipes) that runs the command once told
+    to (``start`` tells it); ``argv`` is then ignored. ``close_on_exit``: our copies of fds the launcher opens itself (through
+    /proc), closed once it has exited so that readers of those pipes see EOF."""
+    started = time.monotonic()
+    if proc is None:
+        proc = spawn(argv, env=env, pass_fds=pass_fds)
+    elif start is not None:
+        try:
+            start()
+        except BaseException:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise
     for fd in close_after_spawn:
         os.close(fd)
-    deadline = start + wall_s
+    deadline = started + wall_s
     out = {"stdout": bytearray(), "stderr": bytearray()}
     export = bytearray() if export_fd is not None else None
     export_truncated = output_truncated = timed_out = killed = False
@@ -96,6 +114,9 @@ def supervise(
                     status, rusage = st, ru
                     proc.returncode = os.waitstatus_to_exitcode(st)
                     drain_deadline = time.monotonic() + (0.5 if killed else 5.0)
+                    for fd in close_on_exit:
+                        os.close(fd)
+                    close_on_exit = ()
                     if pidfd is not None:
                         sel.unregister(pidfd)
                         os.close(pidfd)
@@ -163,6 +184,8 @@ def supervise(
                 proc.returncode = os.waitstatus_to_exitcode(status)
             except ChildProcessError:
                 pass
+        for fd in close_on_exit:
+            os.close(fd)
         sel.close()
         if pidfd is not None:
             os.close(pidfd)
@@ -172,4 +195,4 @@ def supervise(
         if export_fd is not None:
             os.close(export_fd)
     return Supervised(bytes(out["stdout"]), bytes(out["stderr"]), status, rusage, timed_out, output_truncated,
-                      time.monotonic() - start, bytes(export) if export is not None else None, export_truncated)
+                      time.monotonic() - started, bytes(export) if export is not None else None, export_truncated)
