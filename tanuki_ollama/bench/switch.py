@@ -175,28 +175,50 @@ def _decode_tps(server, adapter: int | None, n: int, reps: int) -> float:
     return round(statistics.median(speeds), 2)
 
 
+def _backbone(name: str, n_loras: int, say) -> tuple[Path, list[Path], Path | None, str]:
+    """(base GGUF, random LoRA GGUFs, HF folder for merging or None, system prompt) for ``name``."""
+    from ..micro import MICRO_SYSTEM, micro_gguf
+
+    if name == "micro":
+        from ..factory.backbones import micro_hf_dir
+
+        hf = micro_hf_dir()
+        say(f"building {n_loras} random LoRAs (cached)")
+        return micro_gguf(), random_loras(hf, n_loras), hf, MICRO_SYSTEM
+    if name == "3b-random":
+        from ..agents.roster import load_roster
+        from .random3b import random_3b_gguf, random_3b_loras
+
+        base = random_3b_gguf(log=say)
+        ranks = [a.lora.rank for a in load_roster().agents]
+        ranks = [ranks[i % len(ranks)] for i in range(n_loras)]
+        say(f"random 3B-shaped LoRAs of the roster's ranks {ranks} (cached)")
+        return base, random_3b_loras(ranks), None, MICRO_SYSTEM
+    from ..errors import ConfigError
+
+    raise ConfigError(f"unknown bench backbone {name!r}", hint="use micro or 3b-random")
+
+
 def run_switch_bench(*, agents: int = 2, reps: int = 3, num_predict: int = 8, memory_loras: int = 10,
                      decode_tokens: int = 48, merged: bool = True, ollama: bool = True,
-                     threads: int | None = None, prompt_cache: bool = False, log=None) -> dict:
-    """Measure (a), (b), (c) on the micro backbone with random LoRAs; returns one JSON-able dict."""
+                     threads: int | None = None, prompt_cache: bool = True, backbone: str = "micro",
+                     log=None) -> dict:
+    """Measure (a), (b), (c) on the micro backbone (or ``3b-random``) with random LoRAs; one JSON-able dict."""
     import tempfile
 
     from ..engines.hotswap import AgentModel, HotSwapEngine
     from ..engines.llamaserver import LlamaServer
-    from ..factory.backbones import micro_hf_dir
     from ..factory.modelfile import CHATML_STOPS, builtin_template
-    from ..micro import MICRO_SYSTEM, micro_gguf
 
     say = log or (lambda _msg: None)
     t_start = time.perf_counter()
-    base = micro_gguf()
-    hf = micro_hf_dir()
-    say(f"building {max(agents, memory_loras)} random LoRAs (cached)")
-    loras = random_loras(hf, max(agents, memory_loras))
+    base, loras, hf, system = _backbone(backbone, max(agents, memory_loras), say)
+    merged = merged and hf is not None  # merging needs the HF weights (the 3B-shaped base has none)
     names = [f"tanuki-bench-agent{i}" for i in range(agents)]
     params = {"stop": list(CHATML_STOPS), "num_ctx": 2048}
     opts = {"temperature": 0, "top_k": 1, "seed": 7, "num_predict": num_predict}
-    result: dict = {"model": base.name, "machine": {"cpus": os.cpu_count()}, "agents_switched": agents,
+    result: dict = {"backbone": backbone, "model": base.name, "model_file_mb": round(base.stat().st_size / 2**20, 1),
+                    "load_avg_1m_at_start": round(os.getloadavg()[0], 2), "machine": {"cpus": os.cpu_count()}, "agents_switched": agents,
                     "reps": reps, "num_predict": num_predict, "prompt": PROMPT}
 
     with tempfile.TemporaryDirectory(prefix="tanuki-bench-") as tmp:
@@ -212,14 +234,14 @@ def run_switch_bench(*, agents: int = 2, reps: int = 3, num_predict: int = 8, me
                 say("(a) Ollama, FROM base + ADAPTER per agent")
                 for name, lora in zip(names, loras):
                     ol.create(name, gguf=base, adapter=lora, template=builtin_template("chatml"),
-                              system=MICRO_SYSTEM, parameters=params)
+                              system=system, parameters=params)
                 result["a_ollama_adapter"] = _switch_series(ol, names, reps, opts)
                 if merged:
                     say("(b) Ollama, merged Q4_K_M per agent (merging is cached)")
                     mnames = [n + "-merged" for n in names]
                     for name, lora in zip(mnames, loras):
                         ol.create(name, gguf=merged_gguf(hf, lora), template=builtin_template("chatml"),
-                                  system=MICRO_SYSTEM, parameters=params)
+                                  system=system, parameters=params)
                     for n in names:
                         ol.unload(n)
                     result["b_ollama_merged"] = _switch_series(ol, mnames, reps, opts)
@@ -228,7 +250,7 @@ def run_switch_bench(*, agents: int = 2, reps: int = 3, num_predict: int = 8, me
                 srv.stop()
 
         say("(c) hot-swap engine")
-        agents_map = {n: AgentModel(n, lora, MICRO_SYSTEM, params) for n, lora in zip(names, loras)}
+        agents_map = {n: AgentModel(n, lora, system, params) for n, lora in zip(names, loras)}
         with HotSwapEngine(base, agents_map, ctx=2048, parallel=2, threads=threads, prompt_cache=prompt_cache,
                            log_path=Path(tmp) / "hotswap.log") as eng:
             result["c_hotswap"] = _switch_series(eng, names, reps, opts)
@@ -270,7 +292,9 @@ def run_switch_bench(*, agents: int = 2, reps: int = 3, num_predict: int = 8, me
         "memory_10_loras_le_1_2x_base": mem["mmap"]["ratio_loras_vs_base"] <= 1.2,
         "decode_with_adapter_ge_85pct": decode["adapter_vs_base"] >= 0.85,
     }
-    result["not_measured"] = [("the random-weight 3B-shaped GGUF run (see notes/gguf-pipeline.md section 10 for "
-                               "in-process numbers); run this bench with a 3B base once one is built")]
+    result["not_measured"] = ([] if hf is not None else
+                              [("(b) Ollama with merged per-agent GGUFs: a random-weight base has no HF weights to "
+                                "merge into (and each merged copy would be another ~2 GB)")])
+    result["load_avg_1m_at_end"] = round(os.getloadavg()[0], 2)
     result["elapsed_s"] = round(time.perf_counter() - t_start, 1)
     return result

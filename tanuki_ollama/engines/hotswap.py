@@ -16,17 +16,26 @@ Behaving like Ollama with ``ADAPTER`` (greedy outputs are equal, tested against 
 - tool definitions go through the template; ``<tool_call>{...}</tool_call>`` in the answer become tool calls.
 
 No KV leak across adapters (three guards, each sufficient for the cases it covers):
-1. the scheduler pins each request to a server slot (``id_slot``) and allows ``cache_prompt`` only on a slot
-   whose cached prefix was computed under the same adapter; otherwise the slot re-evaluates from scratch;
+1. the scheduler pins each request to a server slot (``id_slot``), and the engine allows ``cache_prompt`` only on
+   a slot whose cached prefix was computed under the same adapter set; otherwise the slot re-evaluates from 0;
 2. llama-server itself clears a slot's cache when the adapter set of the next task differs;
 3. the host-memory prompt cache (``--cache-ram``), which restores KV states by token prefix alone without
    looking at adapters, is disabled.
 
-Prompt cache: off by default (``prompt_cache=False``). Measured on the micro model: the same prompt, resumed
-from a cached prefix (only its last token re-evaluated), gave a different greedy answer than a full evaluation
-(near-ties move under different batch shapes), so reuse would make an agent's answer depend on what ran
-before. With it off, an answer depends only on (agent, prompt, options) and equals Ollama's first answer.
-Slices of one generation always resume their own KV (exact: the same single-token decodes as one pass).
+Prompt reuse (``prompt_cache=True``, the default) is exact: a resumed prompt gives bit-identical logits to a full
+evaluation (and so the same answers as Ollama, which runs the same llama-server build with ``--flash-attn auto
+-ub 512``). Resuming alone is not: on CPU, llama.cpp picks kernels by the number of rows in a ubatch (flash
+attention takes a tiled path from 64 query rows, llamafile sgemm, which the F16 LoRA tensors take, needs >= 2
+rows, repacked weights go in 4-row groups) and they round differently; measured on the micro, re-evaluating
+only the last 2-63 tokens of a 221-token prompt moved a top logprob by up to 0.19 (0.0 from 64 on), and the
+previous version's reuse changed greedy answers. So the engine keeps, per slot, which prefix is *exact*
+(computed in prompt batches, as a full run computes it) and resumes only that, only under the same adapter,
+and only from a point where every remaining token meets the same kernels as in a full run (``_exact_suffix``).
+After each request the slot is rewound to such a point of its prompt (one extra single-token evaluation of a
+filler token that is never reused), so generated tokens, evaluated one at a time, are never resumed; when a new
+prompt diverges at a point that is not exact, the slot is rewound to an earlier exact point first (from
+``MIN_REUSE`` tokens on) or the prompt is evaluated in full. Slices of one generation always resume their own
+KV (exact: the same single-token decodes as one pass). ``reuse_stats`` counts reused/full/rewinds.
 
 Concurrency (``FairScheduler``): one queue per agent; turns go round-robin between agents with waiting
 requests. A turn grants up to ``parallel`` requests of one agent at once (they batch in llama-server's slots,
@@ -45,7 +54,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import threading
 import time
@@ -53,7 +61,7 @@ from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from ..errors import BackendUnavailable, CapabilityMissing, ConfigError, EngineError, ModelNotFound
 from ..types import ChatChunk, ChatResult, Message, ModelDetails, ModelInfo, RunningModel, ToolCall, Usage
@@ -109,6 +117,8 @@ _RUNNER_OPTIONS = {"num_ctx", "num_batch", "num_gpu", "main_gpu", "use_mmap", "n
 _OPEN_ENDED_MULTIPLIER = 4  # Ollama bounds num_predict=-1 by a few context windows; we bound by one slot's ctx
 _TOOL_CALL = re.compile(r"<tool_call>\s*(\{.*?\})\s*</tool_call>", re.DOTALL)
 _NO_ADAPTER = "<base>"
+FA_TILE_Q = 64  # llama.cpp b11434 ggml-cpu: flash attention takes its tiled path from this many query rows
+MIN_REUSE = 32  # tokens: below this, rewinding a slot first (one extra single-token evaluation) is not worth it
 
 
 # ---------------------------------------------------------------------------------------------- agents
@@ -135,6 +145,15 @@ class AgentModel:
 
 def _bare(name: str) -> str:
     return name.removesuffix(":latest")
+
+
+def _ubatch_size(args: Sequence[str]) -> int:
+    """llama-server's physical batch (``-ub``, default 512): prompts are evaluated in chunks of this size."""
+    args = list(args)
+    for flag in ("-ub", "--ubatch-size"):
+        if flag in args and args.index(flag) + 1 < len(args):
+            return int(args[args.index(flag) + 1])
+    return 512
 
 
 # ---------------------------------------------------------------------------------------------- rendering
@@ -391,6 +410,86 @@ class _Gen:
     first_token_s: float | None = None
 
 
+@dataclass
+class _SlotKV:
+    """What one llama-server slot holds, as far as this engine knows: the adapter that computed it, every token
+    in it, and the prefix whose KV is *exact* (computed in prompt batches of >= 2 tokens, as a full evaluation
+    computes it), as opposed to tokens evaluated one at a time (generated tokens, the rewind filler)."""
+
+    adapter: Any
+    tokens: list[int]
+    exact: list[int]
+
+
+def _lcp(a: Sequence[int], b: Sequence[int]) -> int:
+    n = min(len(a), len(b))
+    for i in range(n):  # bounded by the shorter list
+        if a[i] != b[i]:
+            return i
+    return n
+
+
+# ---------------------------------------------------------------------------------------------- family manifests
+MANIFEST_FORMAT = 1
+REGISTER_HINT = "run `tanuki factory register --strategy engine` (or `tanuki factory build --strategy engine`)"
+
+
+def family_manifest_path(family: str, home: Path | None = None) -> Path:
+    """``$TANUKI_HOME/engines/<family>.json``: what the ``engine`` registration strategy writes."""
+    from ..settings import Settings
+
+    name = family.rstrip("-")
+    if not name or "/" in name or name.startswith("."):
+        raise ConfigError(f"bad family name {family!r}", hint="use the family's prefix, e.g. tanuki-micro")
+    return (home or Settings.from_env().home) / "engines" / f"{name}.json"
+
+
+def registered_families(home: Path | None = None) -> list[str]:
+    root = family_manifest_path("x", home).parent
+    return sorted(p.stem for p in root.glob("*.json")) if root.is_dir() else []
+
+
+def load_family_manifest(family: str, home: Path | None = None) -> dict[str, Any]:
+    """The manifest of a family registered for this engine; a clear error when there is none (or it is stale)."""
+    path = family_manifest_path(family, home)
+    if not path.is_file():
+        known = registered_families(home)
+        raise ModelNotFound(f"the family {family!r} is not registered for the hot-swap engine (no {path})",
+                            hint=REGISTER_HINT + (f"; registered: {', '.join(known)}" if known else ""))
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"unreadable engine manifest {path}: {exc}", hint=REGISTER_HINT) from exc
+    if data.get("format") != MANIFEST_FORMAT or not isinstance(data.get("agents"), dict) or not data["agents"]:
+        raise ConfigError(f"engine manifest {path} has an unknown format or no agents", hint=REGISTER_HINT)
+    missing = [str(p) for p in [data.get("base", "")] + [a.get("lora") for a in data["agents"].values()]
+               if p is not None and not Path(p).is_file()]
+    if missing:
+        raise ConfigError(f"engine manifest {path} names files that are gone: {', '.join(missing)}",
+                          hint="rebuild the family: " + REGISTER_HINT)
+    return data
+
+
+def write_family_manifest(family: str, *, base: Path, agents: Mapping[str, AgentModel], ctx: int,
+                          extra: Mapping[str, Any] | None = None, home: Path | None = None) -> Path:
+    """Write (atomically) the manifest ``HotSwapEngine.from_family`` starts from."""
+    from ..factory.modelfile import builtin_template
+
+    chatml = builtin_template("chatml")
+    path = family_manifest_path(family, home)
+    data = {"format": MANIFEST_FORMAT, "family": family.rstrip("-"), "base": str(Path(base).resolve()), "ctx": ctx,
+            **dict(extra or {}),
+            "agents": {name: {"lora": str(Path(a.lora).resolve()) if a.lora else None, "system": a.system,
+                              "parameters": dict(a.parameters or {}),
+                              "template": "chatml" if a.template in ("chatml", chatml) else a.template}
+                       for name, a in agents.items()}}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    tmp.replace(path)
+    return path
+
+
 # ---------------------------------------------------------------------------------------------- the engine
 class HotSwapEngine:
     """Engine protocol over one llama-server holding one base GGUF and every agent's LoRA.
@@ -401,10 +500,25 @@ class HotSwapEngine:
 
     name = "hotswap"
 
-    def __init__(self, base: Path | str, agents: Mapping[str, Any] | Sequence[AgentModel], *, ctx: int = 4096,
-                 parallel: int = 2, threads: int | None = None, mmap: bool = True, repack: bool = True,
-                 slice_tokens: int = 128, prompt_cache: bool = False, timeout: float = 600.0, log_path: Path | None = None,
-                 start: bool = True, server: LlamaServer | None = None, extra_args: Sequence[str] = ()):
+    def __init__(self, base: Path | str | None = None, agents: Mapping[str, Any] | Sequence[AgentModel] | None = None,
+                 *, family: str | None = None, ctx: int | None = None, parallel: int = 2, threads: int | None = None,
+                 mmap: bool = True, repack: bool = True, slice_tokens: int = 128, prompt_cache: bool = True,
+                 timeout: float = 600.0, log_path: Path | None = None, start: bool = True,
+                 server: LlamaServer | None = None, extra_args: Sequence[str] = ()):
+        """``family``: start from the manifest the ``engine`` registration strategy wrote
+        (``$TANUKI_HOME/engines/<family>.json``) instead of ``base`` and ``agents``."""
+        if family is not None:
+            manifest = load_family_manifest(family)
+            base = base or manifest["base"]
+            agents = agents or {name: AgentModel.coerce(name, spec) for name, spec in manifest["agents"].items()}
+            ctx = ctx or int(manifest.get("ctx") or 4096)
+            self.family: str | None = manifest["family"]
+        else:
+            self.family = None
+        if base is None or agents is None:
+            raise ConfigError("the hot-swap engine needs a base GGUF and agents, or a registered family",
+                              hint="pass family=NAME (" + REGISTER_HINT + ")")
+        ctx = ctx or 4096
         self.base = Path(base)
         items = agents.items() if isinstance(agents, Mapping) else ((a.name, a) for a in agents)
         self.agents: dict[str, AgentModel] = {}
@@ -426,7 +540,9 @@ class HotSwapEngine:
                 self.loras.append(path)
             self._adapter[name] = self.loras.index(path)
         self.ctx, self.parallel, self.slice_tokens, self.timeout = ctx, max(1, parallel), slice_tokens, timeout
-        self.threads = threads if threads is not None else max(1, (os.cpu_count() or 2) // 2)
+        # None: llama-server's own default (the physical cores), which is what Ollama runs it with; the thread
+        # count changes how flash attention splits prompts of >= 64 tokens, and so the last bits of the logits
+        self.threads = threads
         self.mmap, self.repack = mmap, repack
         self.prompt_cache = prompt_cache
         args = list(extra_args) + ([] if repack else ["--no-repack"])
@@ -434,11 +550,21 @@ class HotSwapEngine:
                                             log_path=log_path, parallel=self.parallel, cache_ram_mib=0,
                                             extra_args=args)
         self.scheduler = FairScheduler(self.parallel)
+        self._slots: dict[int, _SlotKV] = {}  # touched only by the holder of that slot's scheduler ticket
+        self.ubatch = _ubatch_size(extra_args)
+        self._align = 4 if repack else 1  # repacked CPU kernels handle src1 rows in groups of 4 (gemm) + gemv
+        self.reuse_stats = {"reused": 0, "full": 0, "rewinds": 0}
         self._started = False
         self._lock = threading.Lock()
         self._loaded_at: float | None = None
         if start:
             self.start()
+
+    @classmethod
+    def from_family(cls, family: str, **kwargs: Any) -> HotSwapEngine:
+        """The engine for a family registered with ``--strategy engine`` (also ``create_engine("hotswap",
+        family=...)``)."""
+        return cls(family=family, **kwargs)
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> HotSwapEngine:
@@ -455,7 +581,7 @@ class HotSwapEngine:
             self.server.stop()
             self._started = False
 
-    def __enter__(self) -> HotSwapEngine:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -514,6 +640,72 @@ class HotSwapEngine:
         return render_with_ollama(agent.template, wire, tools)
 
     # ------------------------------------------------------------------ the generation core
+    def _row_kinds(self, start: int, n: int) -> list[tuple[str, bool]]:
+        """For each prompt token from ``start`` to ``n``, which CPU kernels evaluate it when llama-server
+        evaluates ``[start, n)`` in ubatches of ``self.ubatch`` rows (see ``_exact_suffix``)."""
+        kinds: list[tuple[str, bool]] = []
+        for b in range(start, n, self.ubatch):  # bounded by n / ubatch
+            rows = min(self.ubatch, n - b)
+            kind = "tiled" if rows >= FA_TILE_Q else "rows" if rows >= 2 else "single"
+            full_groups = rows - rows % 4 if self._align > 1 else rows
+            kinds += [(kind, i < full_groups) for i in range(rows)]
+        return kinds
+
+    def _exact_suffix(self, n: int, n_past: int) -> bool:
+        """Would evaluating tokens ``[n_past, n)`` on top of an exact prefix give bit-identical results to
+        evaluating all ``n`` at once? Only if every token is computed by the same CPU kernels both ways: llama.cpp
+        picks them by the number of rows in a ubatch (flash attention tiles >= 64 query rows; llamafile sgemm,
+        which the F16 LoRA tensors take, needs >= 2; repacked weights go in 4-row groups) and they round
+        differently."""
+        if n_past <= 0 or n_past >= n or n_past % self._align:
+            return False
+        return self._row_kinds(n_past, n) == self._row_kinds(0, n)[n_past:]
+
+    def _exact_resume_point(self, n: int, limit: int) -> int:
+        """The largest ``r <= limit`` from which ``n`` prompt tokens resume exactly (0: none)."""
+        u, a = self.ubatch, self._align
+        candidates = {limit, n - 2, n - FA_TILE_Q, ((n - 1) // u) * u, ((n - FA_TILE_Q) // u) * u}
+        for r in sorted({(c // a) * a for c in candidates if 0 < c <= limit}, reverse=True):  # <= 5 candidates
+            if self._exact_suffix(n, r):
+                return r
+        return 0
+
+    def _prepare_reuse(self, slot: int, adapter: Any, ids: list[int]) -> bool:
+        """May this request resume the slot's cached prefix, bit-exactly? Only a prefix computed under the same
+        adapter, only its exact part, and only from a point where the rest is evaluated by the same kernels as
+        in a full run. When llama-server would resume elsewhere, the slot is first rewound to such a point
+        (worth it from ``MIN_REUSE`` tokens on); otherwise the request is evaluated in full."""
+        kv = self._slots.get(slot)
+        if kv is None or kv.adapter != adapter or not kv.exact:
+            return False
+        n = len(ids)
+        n_past = min(_lcp(ids, kv.tokens), n - 1)  # what llama-server would keep (it re-evaluates >= 1 token)
+        if n_past <= len(kv.exact) and self._exact_suffix(n, n_past):
+            return True
+        r = self._exact_resume_point(n, min(n_past, len(kv.exact)))
+        if r < MIN_REUSE:
+            return False
+        self._rewind(slot, adapter, ids, r)
+        return True
+
+    def _rewind(self, slot: int, adapter: Any, ids: list[int], r: int) -> None:
+        """Trim the slot's cache to ``ids[:r]`` (an exact prefix). llama-server keeps the longest common prefix,
+        so it evaluates ``ids[:r] + [filler]`` with a filler token that differs from ``ids[r]``: one single-token
+        evaluation (and the token it samples), never reused since every later prompt is checked against it."""
+        filler = 0 if ids[r] != 0 else 1
+        res = self.server.post("/completion", {"prompt": ids[:r] + [filler], "n_predict": 0, "id_slot": slot,
+                                               "cache_prompt": True, "return_tokens": True, "temperature": 0,
+                                               "lora": self.server.lora_scales(adapter)})
+        self._slots[slot] = _SlotKV(adapter, ids[:r] + [filler] + list(res.get("tokens") or []), ids[:r])
+        self.reuse_stats["rewinds"] += 1
+
+    def _after_request(self, slot: int, adapter: Any, ids: list[int]) -> None:
+        """Leave the slot holding an exact prefix of the prompt it just ran, resumable by the same prompt (or one
+        sharing it); generated tokens were evaluated one at a time and are never kept for reuse."""
+        r = self._exact_resume_point(len(ids), len(ids) - 2)
+        if r >= 1:
+            self._rewind(slot, adapter, ids, r)
+
     def _run(self, agent: AgentModel, prompt: str, opts: Mapping[str, Any], fmt: Any,
              state: _Gen) -> Iterator[str]:
         """Generate in slices through the fair scheduler; yields text pieces (stop strings held back)."""
@@ -535,10 +727,10 @@ class HotSwapEngine:
                 state.done_reason = "length"
                 break
             n = min(per_slice, remaining) if budget > 0 else 0
-            if state.tokens and prompt_ids is None:
+            if prompt_ids is None and (state.tokens or self.prompt_cache):
                 # llama-server tokenizes a string prompt with add_special and parse_special on
                 prompt_ids = self.server.tokenize(prompt, special=True, add_special=True)
-            payload = {**base_payload, "prompt": prompt_ids + state.tokens if state.tokens else prompt,
+            payload = {**base_payload, "prompt": prompt_ids + state.tokens if prompt_ids is not None else prompt,
                        "n_predict": n, "return_tokens": True, "lora": self.server.lora_scales(adapter)}
             if opts.get("temperature") == 0:
                 payload.setdefault("top_k", 1)
@@ -547,9 +739,15 @@ class HotSwapEngine:
             got = 0
             more = False
             try:
-                # a new request reuses a cached prefix only when asked to (prompt_cache); a continuation slice
-                # always resumes its own KV when its slot still holds it (same adapter, nothing ran in between)
-                reuse = ticket.cache_ok and (self.prompt_cache or (bool(state.tokens) and ticket.slot == slot))
+                if state.tokens:
+                    # a continuation slice resumes its own KV when its slot still holds it (same adapter, nothing
+                    # ran in between): the same single-token decodes as one pass
+                    reuse = ticket.cache_ok and ticket.slot == slot
+                else:
+                    reuse = (self.prompt_cache and ticket.cache_ok and prompt_ids is not None
+                             and self._prepare_reuse(ticket.slot, adapter, prompt_ids))
+                    self.reuse_stats["reused" if reuse else "full"] += 1
+                self._slots.pop(ticket.slot, None)  # unknown until this request has finished cleanly
                 payload.update(id_slot=ticket.slot, cache_prompt=reuse)
                 for event in self.server.stream("/completion", payload):
                     toks = event.get("tokens") or []
@@ -574,6 +772,8 @@ class HotSwapEngine:
                         got = max(got, predicted)
                         break
                 more = stop_type == "limit" and got > 0 and not filt.stopped and (budget <= 0 or remaining > got)
+                if not more and self.prompt_cache and prompt_ids is not None:
+                    self._after_request(ticket.slot, adapter, prompt_ids)
             finally:
                 self.scheduler.release(ticket, keep=more)
             slot = ticket.slot
