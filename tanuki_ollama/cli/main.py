@@ -24,9 +24,11 @@ def cli() -> None:
 
 
 def _register_commands() -> None:
-    from . import ask, bench_cmd, data_cmd, doctor, factory_cmd, models, ollama_cmd, sandbox_cmd
+    from . import (ask, bench_cmd, data_cmd, doctor, factory_cmd, keys_cmd, models, ollama_cmd, run_cmd, sandbox_cmd,
+                   serve_cmd)
 
-    for module in (ask, bench_cmd, data_cmd, doctor, factory_cmd, models, ollama_cmd, sandbox_cmd):
+    for module in (ask, bench_cmd, data_cmd, doctor, factory_cmd, keys_cmd, models, ollama_cmd, run_cmd, sandbox_cmd,
+                   serve_cmd):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -43,6 +43,7 @@ class FamilyPlan:
     register: bool = True
     train_backbone: bool = False
     seed: int = 0
+    launch: Any = None  # distributed.Launch: train in N data-parallel processes (accelerate)
 
     @property
     def dir(self) -> Path:
@@ -132,7 +133,7 @@ class Family:
             train_rows = load_dataset_split(self.plan.dataset, agent.name, "train")
             eval_rows = load_dataset_split(self.plan.dataset, agent.name, "eval")
             rep = train_adapter(backbone=backbone, recipe=self.plan.recipe, agent=agent, train_rows=train_rows,
-                                eval_rows=eval_rows, out_dir=run, console=self.console)
+                                eval_rows=eval_rows, out_dir=run, console=self.console, launch=self.plan.launch)
             results[agent.name] = {"eval_loss_base": rep.eval_loss_base, "eval_loss_adapter": rep.eval_loss_adapter,
                                    "seconds": round(rep.seconds, 1), "tokens_per_second": round(rep.tokens_per_second, 1)}
         return results
@@ -221,7 +222,7 @@ class Family:
             run = self.dir / "runs" / "backbone"
             spec = SimpleNamespace(name="tanuki-backbone", lora=LoraSpec())
             train_adapter(backbone=backbone, recipe=self.plan.recipe, agent=spec, train_rows=train_rows,
-                          eval_rows=eval_rows, out_dir=run, console=self.console)
+                          eval_rows=eval_rows, out_dir=run, console=self.console, launch=self.plan.launch)
             merge_lora(backbone.hf_dir, run / "adapter", merged)
         return Backbone(f"{backbone.name}+tuned", merged, None, backbone.template, backbone.stops,
                         backbone.default_system, backbone.family_prefix)

@@ -128,8 +128,19 @@ def train_adapter(
     out_dir: Path,
     resume: bool = True,
     console=None,
+    launch: Any = None,  # distributed.Launch: run in N data-parallel processes (accelerate)
 ) -> TrainReport:
-    """Train ``agent``'s LoRA on its rows; the adapter lands in ``out_dir/adapter``."""
+    """Train ``agent``'s LoRA on its rows; the adapter lands in ``out_dir/adapter``.
+
+    Inside an ``accelerate launch`` (``WORLD_SIZE`` > 1) each process takes ``batch_size / N`` examples per
+    micro-step, so the global batch, the data order and the checkpoints are those of a one-process run.
+    """
+    from . import distributed
+
+    if launch is not None and launch.distributed:
+        return distributed.launch_training(launch, backbone=backbone, recipe=recipe, agent=agent,
+                                           train_rows=train_rows, eval_rows=eval_rows, out_dir=out_dir,
+                                           resume=resume, console=console)
     import datasets
     import torch
     from datasets import Dataset
@@ -147,6 +158,12 @@ def train_adapter(
     if recipe.max_train_examples:
         train_rows = train_rows[: recipe.max_train_examples]
     eval_rows = (eval_rows or train_rows[: max(1, len(train_rows) // 10)])[: recipe.max_eval_examples]
+    world, main_process = distributed.world_size(), distributed.is_main_process()
+    batch = distributed.per_device_batch(recipe, world)
+    console = console if main_process else None
+    from transformers import set_seed
+
+    set_seed(recipe.seed)  # the LoRA's initialisation depends on it: the same in every process and every run
     model, tok = load_base_model(backbone, recipe)
     lora = LoraConfig(
         r=recipe.lora_rank or agent.lora.rank,
@@ -163,8 +180,8 @@ def train_adapter(
     args = SFTConfig(
         output_dir=str(out_dir / "checkpoints"),
         max_length=recipe.max_length,
-        per_device_train_batch_size=recipe.batch_size,
-        per_device_eval_batch_size=recipe.batch_size,
+        per_device_train_batch_size=batch,
+        per_device_eval_batch_size=batch,
         gradient_accumulation_steps=recipe.grad_accum,
         learning_rate=recipe.learning_rate,
         max_steps=recipe.max_steps,
@@ -211,7 +228,12 @@ def train_adapter(
         eval_base = json.loads(state_path.read_text())["eval_loss"]
     else:
         eval_base = trainer.evaluate()["eval_loss"]  # LoRA B starts at zero: this is the base model
-        state_path.write_text(json.dumps({"eval_loss": eval_base}))
+        if main_process:
+            state_path.write_text(json.dumps({"eval_loss": eval_base}))
+        if world > 1:
+            # evaluate() marks the model as prepared (accelerate 1.15), and train() then skips wrapping it in
+            # DDP/FSDP: every process would train alone, silently. Clear the mark so train() wraps it.
+            trainer.model._is_accelerate_prepared = False
 
     n_tokens = sum(len(x) for x in trainer.train_dataset["input_ids"]) / max(1, len(trainer.train_dataset))
     progress = _Progress(console, agent.name, recipe.max_steps, n_tokens * recipe.batch_size * recipe.grad_accum)
@@ -268,15 +290,18 @@ def train_adapter(
         accepted=accepted,
         history=history,
     )
-    _plot(history + [{"step": trainer.state.global_step, "eval_loss": eval_adapter}],
-          out_dir / "loss.png", f"{agent.name} ({backbone.name})")
-    report_path.write_text(json.dumps(asdict(report), indent=2))
+    if main_process:
+        _plot(history + [{"step": trainer.state.global_step, "eval_loss": eval_adapter}],
+              out_dir / "loss.png", f"{agent.name} ({backbone.name})")
+        report_path.write_text(json.dumps(asdict(report), indent=2))
     if not accepted:
         raise AdapterRegressed(
             f"{agent.name}: the adapter's eval loss {eval_adapter:.4f} is worse than the base's {eval_base:.4f}",
             hint="more or cleaner data, more steps, or a lower learning rate; the adapter was not exported "
             f"(report: {report_path})",
         )
+    if not main_process:
+        return report
     trainer.model.save_pretrained(out_dir / "adapter")
     (out_dir / "DONE").write_text(json.dumps({"eval_loss_base": eval_base, "eval_loss_adapter": eval_adapter}))
     return report

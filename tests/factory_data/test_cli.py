@@ -9,7 +9,7 @@ from tanuki_ollama.errors import ConfigError
 
 
 def test_group_is_exported():
-    assert COMMANDS == [data_group] and set(data_group.commands) == {"synth", "stats", "teach"}
+    assert COMMANDS == [data_group] and set(data_group.commands) == {"synth", "stats", "teach", "merge"}
 
 
 def test_synth_then_stats(corpus, tmp_path):

@@ -2,7 +2,8 @@
 
 Operators: comparison swap (``<``/``<=``, ``>``/``>=``, ``==``/``!=``), arithmetic swap (``+``/``-``,
 ``*``/``//`` ...), off-by-one on small integer constants, ``and``/``or`` swap, dropped ``not``, negated ``if``
-condition. A mutant is only *used* when execution shows it fails at least one of the unit's tests.
+condition; opt-in (``extra=True``, used by the bug-fixing bench): swapped call arguments and a flipped boolean
+``return``. A mutant is only *used* when execution shows it fails at least one of the unit's tests.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class Mutant:
     description: str  # what is wrong, in words, e.g. "`<=` should be `<`"
 
 
-def _sites(tree: ast.AST) -> list[tuple[ast.AST, str, int]]:
+def _sites(tree: ast.AST, extra: bool = False) -> list[tuple[ast.AST, str, int]]:
     sites = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Compare):
@@ -47,6 +48,12 @@ def _sites(tree: ast.AST) -> list[tuple[ast.AST, str, int]]:
             sites.append((node, "not", 0))
         elif isinstance(node, ast.If):
             sites.append((node, "negate_if", 0))
+        if not extra:
+            continue
+        if isinstance(node, ast.Call) and len(node.args) >= 2 and not any(isinstance(a, ast.Starred) for a in node.args[:2]):
+            sites.append((node, "swap_args", 0))
+        elif isinstance(node, ast.Return) and isinstance(node.value, ast.Constant) and type(node.value.value) is bool:
+            sites.append((node, "return_bool", 0))
     return sites
 
 
@@ -77,6 +84,14 @@ def _apply(node: ast.AST, kind: str, i: int, parent_of: dict[int, ast.AST]) -> s
                     if v is node:
                         value[j] = node.operand  # type: ignore[attr-defined]
         return "a `not` is missing: the condition is inverted"
+    if kind == "swap_args":
+        args = node.args  # type: ignore[attr-defined]
+        args[0], args[1] = args[1], args[0]
+        return "the first two arguments of a call are swapped"
+    if kind == "return_bool":
+        old = node.value.value  # type: ignore[attr-defined]
+        node.value = ast.Constant(not old)  # type: ignore[attr-defined]
+        return f"`return {not old}` should be `return {old}`"
     if kind == "negate_if":
         node.test = ast.UnaryOp(op=ast.Not(), operand=node.test)  # type: ignore[attr-defined]
         return "the `if` condition is inverted"
@@ -87,10 +102,11 @@ def normalise(code: str) -> str:
     return ast.unparse(ast.parse(code))
 
 
-def python_mutants(code: str, rng: random.Random, limit: int = 3) -> list[Mutant]:
-    """Up to ``limit`` distinct mutants of ``code`` (which should already be normalised by ``ast.unparse``)."""
+def python_mutants(code: str, rng: random.Random, limit: int = 3, extra: bool = False) -> list[Mutant]:
+    """Up to ``limit`` distinct mutants of ``code`` (which should already be normalised by ``ast.unparse``);
+    ``extra`` adds the opt-in operators (the default set, and so synthesis, is unchanged)."""
     tree = ast.parse(code)
-    sites = _sites(tree)
+    sites = _sites(tree, extra)
     order = list(range(len(sites)))
     rng.shuffle(order)
     base_lines = code.splitlines()
@@ -100,7 +116,7 @@ def python_mutants(code: str, rng: random.Random, limit: int = 3) -> list[Mutant
         if len(out) >= limit:
             break
         t2 = copy.deepcopy(tree)
-        sites2 = _sites(t2)
+        sites2 = _sites(t2, extra)
         node, kind, i = sites2[idx]
         parents = {id(c): p for p in ast.walk(t2) for c in ast.iter_child_nodes(p)}
         # skip docstrings and constants in default args
@@ -128,10 +144,18 @@ _TEXT_OPS = [(" <= ", " < "), (" >= ", " > "), (" == ", " != "), (" != ", " == "
              (" && ", " || "), (" || ", " && ")]
 
 
-def text_mutants(code: str, rng: random.Random, limit: int = 2) -> list[Mutant]:
-    """Operator swaps on single lines of brace-language code (not executed: used for review examples)."""
+#: More operators for brace languages, used where mutants are executed (the bug-fixing bench's Java programs).
+TEXT_OPS_EXTENDED = _TEXT_OPS + [(" < ", " <= "), (" > ", " >= "), (" * ", " / "), (" % ", " / "),
+                                 ("return true;", "return false;"), ("return false;", "return true;"),
+                                 (" - 1", " + 1"), (" + 1", " - 1"), ("= 0;", "= 1;"), ("++", "--")]
+
+
+def text_mutants(code: str, rng: random.Random, limit: int = 2,
+                 ops: list[tuple[str, str]] | None = None) -> list[Mutant]:
+    """Operator swaps on single lines of brace-language code (``ops``: default ``_TEXT_OPS``; the synthesis
+    strategies use them unexecuted for review examples, the bug-fixing bench executes them)."""
     lines = code.splitlines()
-    sites = [(n, a, b) for n, line in enumerate(lines) for a, b in _TEXT_OPS
+    sites = [(n, a, b) for n, line in enumerate(lines) for a, b in (ops or _TEXT_OPS)
              if a in line and not line.strip().startswith(("//", "/*", "*", "#"))]
     rng.shuffle(sites)
     out = []

@@ -13,6 +13,11 @@ Stages (each resumable from a staging folder ``<out>/.build-<config hash>/``):
 Deterministic given the seed and the same sources. Small example (about a minute on 2 cores)::
 
     tanuki data synth --agents coder,debugger --per-agent 50 --seed 1
+
+Sharded (``shard=(i, N)``, ``--shard i/N``): every worker mines and probes (cheap, identical), builds only the
+agents ``agents[i::N]`` (the expensive, execution-checked part) and publishes a partial dataset;
+:func:`.shards.merge_shards` (``tanuki data merge``) joins the N partials into the very dataset (same version id,
+same bytes) that one process makes.
 """
 
 from __future__ import annotations
@@ -394,16 +399,20 @@ def _sources(paths: list[str]) -> list[LocalSource]:
 
 
 def synthesize(config: SynthConfig, *, out: Path | None = None, roster: Roster | None = None, resume: bool = True,
-               workers: int = 1, progress: bool = True, decontaminate: bool = True) -> SynthResult:
+               workers: int = 1, progress: bool = True, decontaminate: bool = True,
+               shard: tuple[int, int] | None = None) -> SynthResult:
+    from .shards import check_shard, shard_version
+
     t0 = time.monotonic()
     roster = roster or load_roster()
     agents = [roster.get(a) for a in config.agents]
     if not agents:
         raise ConfigError("no agents selected", hint="use --agents all, core, or a comma list such as coder,tester")
+    mine_agents = agents if shard is None else agents[check_shard(shard)[0]::shard[1]]
     root = Path(out) if out is not None else store.default_root()
     counts_wanted = {a.name: config.per_agent or a.data.examples for a in agents}
     cfg_key = config.key() | {"roster": {a.name: a.model_dump(mode="json") for a in agents}}
-    staging = root / f".build-{_h(cfg_key)[:16]}"
+    staging = root / (f".build-{_h(cfg_key)[:16]}" + (f"-shard-{shard[0]}-of-{shard[1]}" if shard else ""))
     if staging.exists() and not resume:
         shutil.rmtree(staging)
     staging.mkdir(parents=True, exist_ok=True)
@@ -458,8 +467,9 @@ def synthesize(config: SynthConfig, *, out: Path | None = None, roster: Roster |
             decon = Decontaminator(texts)
         # 3. agents
         agent_stats: dict[str, Any] = {}
-        tick = bars.task("agents", len(agents))
-        for agent in agents:
+        agent_notes: dict[str, str] = {}
+        tick = bars.task("agents", len(mine_agents))
+        for agent in mine_agents:
             adir = staging / agent.name
             done = adir / ".done"
             if resume and done.is_file():
@@ -475,16 +485,19 @@ def synthesize(config: SynthConfig, *, out: Path | None = None, roster: Roster |
             st["train"], st["eval"] = len(train), len(evals)
             st["strategies"] = dict(Counter(r["strategy"] for r in train + evals))
             if st["kept"] < counts_wanted[agent.name]:
-                notes.append(f"{agent.name}: {st['kept']} of {counts_wanted[agent.name]} examples "
-                             "(add sources with --source for more)")
+                st["note"] = (f"{agent.name}: {st['kept']} of {counts_wanted[agent.name]} examples "
+                              "(add sources with --source for more)")
             done.write_text(json.dumps(st), encoding="utf-8")
             agent_stats[agent.name] = st
             tick(1)
 
     # 4. publish
+    mine_notes = list(notes)
+    agent_notes = {name: st.pop("note") for name, st in agent_stats.items() if "note" in st}
+    notes += [agent_notes[a.name] for a in mine_agents if a.name in agent_notes]
     shard_hashes = {p.relative_to(staging).as_posix(): store.sha256_file(p)
-                    for a in agents for p in sorted((staging / a.name).glob("*.jsonl"))}
-    version = store.version_id(cfg_key, shard_hashes)
+                    for a in mine_agents for p in sorted((staging / a.name).glob("*.jsonl"))}
+    version = store.version_id(cfg_key, shard_hashes) if shard is None else shard_version(cfg_key, shard, shard_hashes)
     final = root / version
     manifest = {
         "version": version, "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -501,13 +514,16 @@ def synthesize(config: SynthConfig, *, out: Path | None = None, roster: Roster |
         "strategies": {a.name: a.data.strategies for a in agents},
         "shards": shard_hashes, "notes": notes,
     }
+    if shard is not None:
+        manifest["shard"] = {"index": shard[0], "count": shard[1], "agents": [a.name for a in mine_agents],
+                             "mine_notes": mine_notes, "agent_notes": agent_notes}
     reused = final.exists()
     if not reused:
         tmp = root / f".publish-{version}"
         if tmp.exists():
             shutil.rmtree(tmp)
         tmp.mkdir(parents=True)
-        for a in agents:
+        for a in mine_agents:
             shutil.copytree(staging / a.name, tmp / a.name, ignore=shutil.ignore_patterns(".done"))
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
         tmp.replace(final)

@@ -9,6 +9,10 @@ must match :data:`JUDGEMENT_SCHEMA` (sent as Ollama ``format`` / OpenAI ``respon
 Stored apart from the synthetic data: ``<out>/<dataset version>/<model slug>/judgements-00000.jsonl`` plus a
 ``manifest.json`` with provenance (endpoint, api, model, prompt hash, times). Resumable: ids already judged are
 skipped. Rate-limited (requests per second, concurrency) with bounded retries on transport errors, 429 and 5xx.
+
+Several endpoints (``--endpoint URL[,rps=R][,concurrency=C]``, repeatable) are used at once, each within its own
+limits (:class:`TeacherPool`): every example goes to the least busy endpoint with a free slot, and an endpoint
+that fails is rested for a while and its examples go to the others.
 """
 
 from __future__ import annotations
@@ -67,6 +71,30 @@ class TeachConfig:
     max_tokens: int = 1024  # bounds every answer: a weak teacher can otherwise fill its whole context
     agents: list[str] | None = None
     limit: int | None = None
+    endpoints: list[str] | None = None  # several teachers at once: "URL[,rps=R][,concurrency=C]" each
+
+
+def parse_endpoint(spec: str, cfg: TeachConfig) -> TeachConfig:
+    """One endpoint's config: ``URL[,rps=R][,concurrency=C]``; unspecified limits are ``cfg``'s.
+
+    >>> e = parse_endpoint("http://gpu1:11434,rps=4,concurrency=8", TeachConfig())
+    >>> (e.endpoint, e.rps, e.concurrency)
+    ('http://gpu1:11434', 4.0, 8)
+    """
+    from dataclasses import replace
+
+    url, *opts = [p.strip() for p in spec.split(",")]
+    limits: dict[str, Any] = {}
+    for opt in opts:
+        key, _, value = opt.partition("=")
+        try:
+            limits[key] = {"rps": float, "concurrency": int}[key](value)
+        except (KeyError, ValueError):
+            raise ConfigError(f"bad endpoint option {opt!r} in {spec!r}",
+                              hint="write URL,rps=2,concurrency=4 (both optional)") from None
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(f"bad teacher endpoint {url!r}", hint="give a base URL such as http://gpu1:11434")
+    return replace(cfg, endpoint=url, endpoints=None, **limits)
 
 
 def trace_steps(example: dict[str, Any]) -> list[dict[str, Any]]:
@@ -176,6 +204,83 @@ class TeacherClient:
         return parse_judgement(text, len(steps))
 
 
+class TeacherPool:
+    """Several :class:`TeacherClient` s used concurrently, each within its own ``rps`` and ``concurrency``.
+
+    ``judge`` takes the endpoint with a free slot and the fewest calls in flight (ties: the first listed); an
+    endpoint whose call fails after its retries is rested for ``rest_s`` and the call moves to another one. Only
+    when every endpoint has failed the same call does it fail.
+    """
+
+    def __init__(self, clients: list[TeacherClient], *, rest_s: float = 30.0):
+        if not clients:
+            raise ConfigError("no teacher endpoints", hint="pass --endpoint URL (repeatable)")
+        self.clients = clients
+        self.rest_s = rest_s
+        self.inflight = [0] * len(clients)
+        self.calls = [0] * len(clients)
+        self.resting_until = [0.0] * len(clients)
+        self.cond = threading.Condition()
+
+    @property
+    def capacity(self) -> int:
+        return sum(max(1, c.cfg.concurrency) for c in self.clients)
+
+    def _acquire(self, exclude: set[int]) -> int | None:
+        with self.cond:
+            while True:
+                now = time.monotonic()
+                usable = [i for i in range(len(self.clients)) if i not in exclude]
+                if not usable:
+                    return None
+                free = [i for i in usable if self.inflight[i] < max(1, self.clients[i].cfg.concurrency)
+                        and self.resting_until[i] <= now]
+                if free:
+                    best = min(free, key=lambda i: (self.inflight[i], i))
+                    self.inflight[best] += 1
+                    self.calls[best] += 1
+                    return best
+                wake = [self.resting_until[i] - now for i in usable if self.resting_until[i] > now]
+                self.cond.wait(timeout=min(wake) if wake else 1.0)
+
+    def _release(self, i: int, failed: bool) -> None:
+        with self.cond:
+            self.inflight[i] -= 1
+            if failed:
+                self.resting_until[i] = time.monotonic() + self.rest_s
+            self.cond.notify_all()
+
+    def judge(self, example: dict[str, Any], steps: list[dict[str, Any]]) -> dict[str, Any]:
+        tried: set[int] = set()
+        last: BackendUnavailable | None = None
+        while (i := self._acquire(tried)) is not None:
+            try:
+                result = self.clients[i].judge(example, steps)
+            except BackendUnavailable as exc:
+                self._release(i, failed=True)
+                tried.add(i)
+                last = exc
+                continue
+            except BaseException:
+                self._release(i, failed=False)
+                raise
+            self._release(i, failed=False)
+            return result
+        assert last is not None
+        raise last
+
+    def close(self) -> None:
+        for c in self.clients:
+            c.close()
+
+
+def make_client(cfg: TeachConfig) -> TeacherClient | TeacherPool:
+    """One client for one endpoint, a :class:`TeacherPool` for several (``cfg.endpoints``)."""
+    if not cfg.endpoints:
+        return TeacherClient(cfg)
+    return TeacherPool([TeacherClient(parse_endpoint(spec, cfg)) for spec in cfg.endpoints])
+
+
 def parse_judgement(text: str, n_steps: int) -> dict[str, Any]:
     """Validate the teacher's JSON; raises ValueError when it does not label every step."""
     obj = json.loads(text)
@@ -209,7 +314,7 @@ class TeachResult:
 
 
 def teach(dataset_dir: Path, cfg: TeachConfig, *, out: Path | None = None, progress: bool = True,
-          client: TeacherClient | None = None) -> TeachResult:
+          client: TeacherClient | TeacherPool | None = None) -> TeachResult:
     dataset_dir = Path(dataset_dir)
     manifest = store.read_manifest(dataset_dir)
     agents = cfg.agents or sorted(manifest["agents"])
@@ -234,7 +339,8 @@ def teach(dataset_dir: Path, cfg: TeachConfig, *, out: Path | None = None, progr
     todo = [r for r in selected if r["id"] not in done]
     started = datetime.now(UTC).isoformat(timespec="seconds")
     own_client = client is None
-    client = client or TeacherClient(cfg)
+    client = client or make_client(cfg)
+    workers = client.capacity if isinstance(client, TeacherPool) else max(1, cfg.concurrency)
     lock = threading.Lock()
     failures: list[str] = []
     judged = 0
@@ -269,11 +375,11 @@ def teach(dataset_dir: Path, cfg: TeachConfig, *, out: Path | None = None, progr
 
             with Progress() as bar:
                 tid = bar.add_task(f"judging with {cfg.model}", total=len(todo))
-                with ThreadPoolExecutor(max_workers=max(1, cfg.concurrency)) as pool:
+                with ThreadPoolExecutor(max_workers=workers) as pool:
                     for _ in pool.map(one, todo):
                         bar.advance(tid)
         else:
-            with ThreadPoolExecutor(max_workers=max(1, cfg.concurrency)) as pool:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
                 list(pool.map(one, todo))
     finally:
         if own_client:
@@ -283,6 +389,9 @@ def teach(dataset_dir: Path, cfg: TeachConfig, *, out: Path | None = None, progr
         (target / "manifest.json").write_text(json.dumps({
             "kind": "process-reward", "dataset": manifest["version"], "dataset_dir": str(dataset_dir),
             "endpoint": cfg.endpoint, "api": cfg.api, "model": cfg.model, "prompt_template": PROMPT_TEMPLATE,
+            **({"endpoints": [{"endpoint": c.cfg.endpoint, "rps": c.cfg.rps, "concurrency": c.cfg.concurrency,
+                               "calls": n} for c, n in zip(client.clients, client.calls)]}
+               if isinstance(client, TeacherPool) else {}),
             "prompt_hash": phash, "schema": JUDGEMENT_SCHEMA, "fraction": cfg.fraction,
             "selection": "hardest by difficulty per agent (train split)", "selected": len(selected),
             "judged_total": total, "failures": failures[-50:], "started_at": started,
