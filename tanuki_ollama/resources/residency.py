@@ -39,8 +39,8 @@ class ResidencyManager:
         self._sizes: dict[str, int] = dict(sizes or {})  # known sizes (e.g. from a previous run)
         self._lock = threading.RLock()
         self._inflight: dict[str, threading.Thread] = {}
-        self.stats: dict[str, Any] = {"loads": 0, "hits": 0, "prefetches": 0, "evictions": [], "load_s": 0.0,
-                                      "over_budget": 0, "errors": []}
+        self.stats: dict[str, Any] = {"loads": 0, "hits": 0, "prefetches": 0, "evictions": [], "dropped": [],
+                                      "load_s": 0.0, "over_budget": 0, "errors": []}
 
     # ------------------------------------------------------------------ public
     def ensure(self, model: str) -> float:
@@ -194,3 +194,4 @@ class ResidencyManager:
         for model in list(self._lru):
             if model not in names and model not in self._inflight:
                 self._lru.pop(model)
+                self.stats["dropped"].append(model)  # the engine let it go (expiry, or its own eviction)

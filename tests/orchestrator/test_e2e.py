@@ -49,8 +49,9 @@ def test_micro_family_runs_a_task_end_to_end(ollama_env, ollama, repo, tmp_path)
     assert {"tanuki-micro-coder", "tanuki-micro-planner-critic", "tanuki-micro-code-reviewer"} <= names
     residency = report.evidence["residency"]
     assert residency["loads"] >= 1 and residency["resources"]["available_bytes"] > 0
-    if residency["loads"] >= 2:  # a 1 MB budget holds no second model: the least recently used one goes
-        assert residency["evictions"]
+    if residency["loads"] >= 2:  # a 1 MB budget holds no second model: the least recently used one goes,
+        # evicted by the manager, or already let go by Ollama itself (its own limit on loaded runners)
+        assert residency["evictions"] or residency["dropped"]
     # the diff is the workspace's: changed files differ from the example, the others are identical
     ws = runs / report.run_id / "workspace"
     assert str(ws) == report.workspace
