@@ -5,14 +5,32 @@ from __future__ import annotations
 
 import json
 import shlex
-import sys
 from pathlib import Path
 
 import click
 
 
 def _command_line() -> str:
-    return shlex.join(["tanuki", *sys.argv[1:]])
+    """The command that reproduces this run: the command path plus every option that differs from its default
+    (rebuilt from click's parsed parameters, so it is right however tanuki was invoked)."""
+    ctx = click.get_current_context()
+    words = ctx.command_path.split()
+    words[0] = "tanuki"
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        if not isinstance(param, click.Option) or value in (None, (), []):
+            continue
+        default = param.get_default(ctx, call=True)
+        if value == default or (param.is_flag and not value and not default):
+            continue
+        flag = max(param.opts, key=len)
+        if param.is_flag:
+            if value or param.secondary_opts:
+                words.append(flag if value else param.secondary_opts[0])
+            continue
+        for v in value if param.multiple else [value]:
+            words += [flag, str(v)]
+    return shlex.join(words)
 
 
 def _engine(name: str):
