@@ -124,6 +124,24 @@ class TokenEstimator:
 
 
 # ---------------------------------------------------------------------------------------------- compression
+def _elide(lines: list[str], keep: set[int], max_chars: int, marker: str) -> str:
+    """The lines whose 0-based index is in ``keep``; each run of dropped lines becomes one ``marker`` line."""
+    out: list[str] = []
+    skipped = 0
+    for i, line in enumerate(lines):
+        if i in keep:
+            if skipped:
+                out.append(marker.format(skipped))
+                skipped = 0
+            out.append(line)
+        else:
+            skipped += 1
+    if skipped:
+        out.append(marker.format(skipped))
+    result = "\n".join(out)
+    return result if len(result) <= max_chars else _cut(result, max_chars)
+
+
 def compress_code(text: str, max_chars: int, keep: Iterable[int] = (), radius: int = 3) -> str:
     """Keep imports, signatures and ``radius`` lines around each 1-based line in ``keep``; elide the rest."""
     if len(text) <= max_chars:
@@ -132,20 +150,7 @@ def compress_code(text: str, max_chars: int, keep: Iterable[int] = (), radius: i
     wanted = {i for i, line in enumerate(lines) if _SIGNATURE.match(line)}
     for n in keep:
         wanted |= set(range(max(0, n - 1 - radius), min(len(lines), n + radius)))
-    out: list[str] = []
-    skipped = 0
-    for i, line in enumerate(lines):
-        if i in wanted:
-            if skipped:
-                out.append(f"    ... ({skipped} lines)")
-                skipped = 0
-            out.append(line)
-        else:
-            skipped += 1
-    if skipped:
-        out.append(f"    ... ({skipped} lines)")
-    result = "\n".join(out)
-    return result if len(result) <= max_chars else _cut(result, max_chars)
+    return _elide(lines, wanted, max_chars, marker="    ... ({} lines)")
 
 
 def compress_log(text: str, max_chars: int, head: int = 5, tail: int = 15) -> str:
@@ -155,17 +160,7 @@ def compress_log(text: str, max_chars: int, head: int = 5, tail: int = 15) -> st
     lines = text.splitlines()
     keep = set(range(min(head, len(lines)))) | set(range(max(0, len(lines) - tail), len(lines)))
     keep |= {i for i, line in enumerate(lines) if _LOG_SIGNAL.search(line)}
-    out, skipped = [], 0
-    for i, line in enumerate(lines):
-        if i in keep:
-            if skipped:
-                out.append(f"... ({skipped} lines)")
-                skipped = 0
-            out.append(line)
-        else:
-            skipped += 1
-    result = "\n".join(out)
-    return result if len(result) <= max_chars else _cut(result, max_chars)
+    return _elide(lines, keep, max_chars, marker="... ({} lines)")
 
 
 def _cut(text: str, max_chars: int) -> str:
