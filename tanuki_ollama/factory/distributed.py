@@ -199,15 +199,38 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     job = Path(argv[0])
+    ok = False
     try:
         run_job(job)
+        ok = True
     except TanukiError as exc:
         if is_main_process():
             (job.parent / "error.json").write_text(
                 json.dumps({"type": type(exc).__name__, "message": exc.message, "hint": exc.hint}))
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    finally:
+        _close_process_group(wait_for_others=ok)
     return 0
+
+
+def _close_process_group(*, wait_for_others: bool) -> None:
+    """Tear the gloo/NCCL group down before the interpreter exits.
+
+    Left to interpreter shutdown, c10d's background threads can be destroyed while still joinable, and the process
+    aborts ("terminate called without an active exception") after its work is done; the launcher then kills the
+    other ranks and the run reads as failed.
+    """
+    try:
+        import torch.distributed as dist
+    except ImportError:  # pragma: no cover - torch is a train dependency
+        return
+    if dist.is_available() and dist.is_initialized():
+        try:
+            if wait_for_others:  # a failed rank does not wait: the others may never reach the barrier
+                dist.barrier()
+        finally:
+            dist.destroy_process_group()
 
 
 if __name__ == "__main__":  # pragma: no cover
