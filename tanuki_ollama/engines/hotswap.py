@@ -3,7 +3,12 @@
 One ``llama-server`` (``engines/llamaserver.py``) holds the base and all LoRAs (``--lora a,b,... 
 --lora-init-without-apply``). Each model name ("tanuki-micro-coder") maps to one adapter id (or to the base
 alone); every request names the scale of every adapter explicitly, so switching agents costs nothing but the
-request itself: no runner restart, no weight reload.
+request itself: no runner restart, no weight reload. Stock llama.cpp still re-reserved its whole compute
+scheduler whenever the adapter set changed (5-8 ms per switch on the micro, more on bigger graphs); our build
+carries a patch (``native/llama_cpp_patches/0001-lora-switch-without-reserve.patch``, applied by install.sh) that
+only drops the reusable graphs, since the reserved sizes already count every loaded adapter. Together with
+per-adapter slot affinity (each slot keeps the KV of the adapter that computed it, see ``FairScheduler``), a switch
+to an agent whose prompt prefix is cached costs what a same-agent request costs.
 
 Behaving like Ollama with ``ADAPTER`` (greedy outputs are equal, tested against a real ``ollama serve``):
 
@@ -65,7 +70,7 @@ from typing import Any, Self
 
 from ..errors import BackendUnavailable, CapabilityMissing, ConfigError, EngineError, ModelNotFound
 from ..types import ChatChunk, ChatResult, Message, ModelDetails, ModelInfo, RunningModel, ToolCall, Usage
-from .llamaserver import LlamaServer
+from .llamaserver import DOWN_HINT, LlamaServer
 
 MMAP_NOTE = (
     "mmap (llama-server's default load mode) is the default. Measured with `tanuki bench switch` on b11434, micro "
@@ -526,7 +531,8 @@ class HotSwapEngine:
             agent = AgentModel.coerce(_bare(name), spec)
             self.agents[_bare(agent.name) if agent.name else _bare(name)] = agent
         if not self.agents:
-            raise ConfigError("the hot-swap engine needs at least one agent")
+            raise ConfigError("the hot-swap engine needs at least one agent",
+                              hint="register a family for it with `tanuki register --strategy engine`")
         self.loras: list[Path] = []
         self._adapter: dict[str, int | None] = {}
         for name, agent in self.agents.items():
@@ -535,7 +541,8 @@ class HotSwapEngine:
                 continue
             path = Path(agent.lora).resolve()
             if not path.is_file():
-                raise ConfigError(f"the LoRA of {name} does not exist: {path}")
+                raise ConfigError(f"the LoRA of {name} does not exist: {path}",
+                                  hint="re-export the family (`tanuki factory build --strategy engine`)")
             if path not in self.loras:
                 self.loras.append(path)
             self._adapter[name] = self.loras.index(path)
@@ -621,7 +628,8 @@ class HotSwapEngine:
             elif isinstance(fmt, Mapping):
                 payload["json_schema"] = dict(fmt)
             else:
-                raise EngineError(f"invalid format {fmt!r}; expected \"json\" or a JSON schema object")
+                raise EngineError(f"invalid format {fmt!r}; expected \"json\" or a JSON schema object",
+                                  hint='pass format="json" or a JSON schema dict')
         return payload
 
     def _messages(self, agent: AgentModel, messages: Sequence[Message | Mapping[str, Any]]) -> list[dict]:
@@ -855,7 +863,8 @@ class HotSwapEngine:
                  options: dict[str, Any] | None = None, keep_alive: str | int | None = None) -> ChatResult:
         agent = self.agent(model)
         if suffix:
-            raise CapabilityMissing(f"{model} does not support insert (its template has no .Suffix)")
+            raise CapabilityMissing(f"{model} does not support insert (its template has no .Suffix)",
+                                    hint="use a model whose template handles .Suffix (FIM), or chat")
         if not raw:
             msgs: list[dict[str, Any]] = []
             sys_text = system if system is not None else agent.system
@@ -932,5 +941,6 @@ class HotSwapEngine:
         try:
             props = self.server.client.get("/props", timeout=10).json()
         except Exception as exc:
-            raise BackendUnavailable(f"llama-server at {self.server.url} did not answer /props: {exc}") from exc
+            raise BackendUnavailable(f"llama-server at {self.server.url} did not answer /props: {exc}",
+                                     hint=DOWN_HINT) from exc
         return f"hotswap/llama-server {props.get('build_info', '')}".strip()

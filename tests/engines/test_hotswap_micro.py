@@ -137,3 +137,23 @@ def test_models_memory_and_protocol(micro_engine):
 
     with pytest.raises(ModelNotFound):
         micro_engine.chat("nope", PROMPT)
+
+
+def test_switching_adapters_does_not_re_reserve_the_scheduler(micro_agents, tmp_path):
+    """Our llama.cpp patch (tanuki_ollama/native/llama_cpp_patches/0001-...): an adapter switch drops the reusable
+    graphs instead of a full sched_reserve(), which cost 5-8 ms per switch on the micro. At verbosity 4 the log
+    shows each reserve ("reserve took"); the answers stay those of a fresh server (test above, and the Ollama
+    parity tests)."""
+    from tanuki_ollama.micro import micro_gguf
+
+    log = tmp_path / "s.log"
+    a, b = MICRO_AGENTS[:2]
+    with HotSwapEngine(micro_gguf(), micro_agents, ctx=4096, parallel=1, log_path=log,
+                       extra_args=("--log-verbosity", "4")) as eng:
+        _answer(eng, a, n=2)
+        before = log.read_text(errors="replace").count("reserve took")
+        for model in (b, "tanuki-micro-hsbase", a, b):  # 4 switches
+            _answer(eng, model, n=2)
+        after = log.read_text(errors="replace").count("reserve took")
+    assert before >= 1, "llama-server's log no longer reports its scheduler reserves: check the log format"
+    assert after == before, f"{after - before} scheduler reserves during 4 adapter switches: the patch is missing"
