@@ -31,6 +31,7 @@ class GenConfig(BaseModel):
     agent: str | None = None       # a roster agent: its system prompt, output schema and parameters
     num_predict: int = 384
     num_ctx: int = 2048
+    num_thread: int | None = None  # None: the engine's default (Ollama: the physical cores)
     temperature: float = 0.0
     seed: int = 0
     samples: int = 1
@@ -66,6 +67,8 @@ class Generator:
     def options(self, sample: int, stop: list[str] | None = None) -> dict[str, Any]:
         opts = {**self.agent_options, "temperature": self.cfg.temperature, "num_predict": self.cfg.num_predict,
                 "num_ctx": self.cfg.num_ctx, "seed": self.cfg.seed + sample}
+        if self.cfg.num_thread:
+            opts["num_thread"] = self.cfg.num_thread
         if stop:
             opts["stop"] = stop
         return opts

@@ -490,6 +490,8 @@ class _Run:
         box: dict[str, Any] = {}
         abort = threading.Event()
         options = {"num_ctx": self.config.num_ctx, "num_predict": self.config.num_predict}
+        if self.config.num_thread:
+            options["num_thread"] = self.config.num_thread
         if self.config.temperature is not None:
             options["temperature"] = self.config.temperature
 

@@ -28,6 +28,7 @@ class RunConfig(BaseModel):
     resume: str | None = None
     num_ctx: int = Field(4096, ge=512)
     num_predict: int = Field(768, ge=16)
+    num_thread: int | None = Field(None, ge=1)  # engine threads; None: the engine's default
     temperature: float | None = None
     tool_timeout_s: float = Field(120.0, gt=0)
     prefetch: bool = True
