@@ -30,7 +30,7 @@ from ..settings import Settings
 from . import ollama_api, openai_api
 from .config import ServeConfig
 from .gateway import ApiError, Gateway, api_error
-from .ops import BodyLimit, Metrics, configure_logging
+from .ops import BodyLimit, JsonBodies, Metrics, configure_logging
 from .store import Store, default_store_url, open_store
 
 DESCRIPTION = """Ollama-compatible (`/api`) and OpenAI-compatible (`/v1`) API over the tanuki agents and the
@@ -158,6 +158,7 @@ def create_app(config: ServeConfig | None = None, engine: Any = None, store: Sto
     if config.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=config.cors_origins, allow_methods=["GET", "POST"],
                            allow_headers=["authorization", "content-type", "x-api-key"])
+    app.add_middleware(JsonBodies)
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
     app.add_middleware(AccessLog, gateway=gw, log=log)
     return app

@@ -177,7 +177,7 @@ def _stream_maker(gw: Gateway, model: str, messages: list[Message], *, tools=Non
     if gw.is_team(model):
         cfg = gw.config
         return lambda: team_stream(messages, engine=gw.engine, store=gw.store, workspace=cfg.workspace,
-                                   family=cfg.family, model=model)
+                                   family=cfg.family, model=model, metrics=gw.metrics)
     return gw.chat_stream(model, messages, tools=tools, format=fmt, options=options, keep_alive=ka)
 
 

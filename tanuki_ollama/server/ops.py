@@ -146,6 +146,25 @@ class Admission:
         self._semaphore().release()
 
 
+class JsonBodies:
+    """ASGI middleware: API bodies are JSON whatever their Content-Type says, as in Ollama (Go decodes the body and
+    never looks at the header). ``curl -d '{...}'`` sends ``application/x-www-form-urlencoded``, and Ollama's own
+    docs use it without ``-H``; FastAPI would refuse such a body as "not a valid dictionary"."""
+
+    PREFIXES = ("/api/", "/v1/")
+
+    def __init__(self, app: Any):
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"].startswith(self.PREFIXES):
+            headers = [(k, v) for k, v in scope.get("headers") or [] if k != b"content-type"]
+            ctype = dict(scope.get("headers") or []).get(b"content-type", b"")
+            if not ctype.split(b";")[0].strip().lower().endswith(b"json"):
+                scope = {**scope, "headers": headers + [(b"content-type", b"application/json")]}
+        await self.app(scope, receive, send)
+
+
 class BodyLimit:
     """ASGI middleware: bodies over ``max_bytes`` get 413 before the app sees them (chunked bodies included)."""
 

@@ -35,7 +35,8 @@ def task_from(messages: list[Message]) -> str:
     for m in reversed(messages):
         if m.role == "user" and m.content.strip():
             return m.content.strip()
-    raise ConfigError("the tanuki model needs a task: send at least one non-empty user message")
+    raise ConfigError("the tanuki model needs a task: send at least one non-empty user message",
+                      hint="put the task in the last user message")
 
 
 def copy_workspace(workspace: Path) -> Path:
@@ -61,8 +62,9 @@ def run_config(family: str | None) -> Any:
 
 
 def team_stream(messages: list[Message], *, engine: Any, store: Store, workspace: Path | None,
-                family: str | None = None, model: str = "tanuki") -> Iterator[TeamChunk]:
-    """Run the team on a copy of ``workspace``; yield progress chunks, then the report (``done=True``)."""
+                family: str | None = None, model: str = "tanuki", metrics: Any = None) -> Iterator[TeamChunk]:
+    """Run the team on a copy of ``workspace``; yield progress chunks, then the report (``done=True``).
+    ``metrics`` (the server's ``Metrics``) counts each finished run by status (``tanuki_team_runs_total``)."""
     if workspace is None:
         raise ConfigError("the tanuki model needs a workspace, and this server has none",
                           hint="start the server with `tanuki serve --workspace DIR` (each run works on a copy)")
@@ -99,10 +101,14 @@ def team_stream(messages: list[Message], *, engine: Any, store: Store, workspace
             if not streamed or not isinstance(error, Exception):
                 raise error  # before the first chunk: an HTTP error status
             yield TeamChunk(model=model, content=f"✖ [error] the run stopped: {error}\n")  # mid-stream
+            if metrics is not None:
+                metrics.runs.labels("failed").inc()
             yield TeamChunk(model=model, done=True, done_reason="stop", run={"status": "failed", "error": str(error)})
             return
         report = outcome["report"]
         store.append_event(report.run_id, "report", report.model_dump(mode="json"))
+        if metrics is not None:
+            metrics.runs.labels(str(report.status)).inc()
         usage = Usage(prompt_tokens=int(report.usage.get("prompt_tokens", 0)),
                       completion_tokens=int(report.usage.get("completion_tokens", 0)), total_duration_s=report.wall_s)
         yield TeamChunk(model=model, content="\n" + report.to_markdown())

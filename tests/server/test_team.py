@@ -57,6 +57,7 @@ def test_team_over_openai_api(serve, workspace):
     body = r.json()
     assert r.status_code == 200 and body["tanuki_run"]["status"] == "succeeded"
     assert "## Diff" in body["choices"][0]["message"]["content"]
+    assert 'tanuki_team_runs_total{status="succeeded"} 1.0' in httpx.get(f"{url}/metrics").text
 
 
 def test_team_needs_a_workspace(serve):

@@ -70,3 +70,16 @@ def test_generate_show_and_errors(serve):
     assert httpx.get(f"{url}/", headers={"Accept": "text/html"}).text.startswith("<!doctype html>")
     assert httpx.head(f"{url}/").status_code == 200
     assert httpx.get(f"{url}/readyz").json() == {"ready": True, "draining": False, "store": True, "engine": True}
+
+
+def test_bodies_are_json_whatever_the_content_type_says(serve):
+    """`curl -d '{...}'` (form content type), as Ollama's docs write it, and a body with no content type at all."""
+    url = serve(ScriptedEngine(["one", "two", "three"], models=["m"]))
+    body = json.dumps({"model": "m", "messages": ASK, "stream": False})
+    form = httpx.post(f"{url}/api/chat", content=body,
+                      headers={"content-type": "application/x-www-form-urlencoded"})
+    assert form.status_code == 200 and form.json()["message"]["content"] == "one"
+    bare = httpx.post(f"{url}/v1/chat/completions", content=body, headers={"content-type": ""})
+    assert bare.status_code == 200 and bare.json()["choices"][0]["message"]["content"] == "two"
+    bad = httpx.post(f"{url}/api/chat", content=b"model=m", headers={"content-type": "application/x-www-form-urlencoded"})
+    assert bad.status_code in (400, 422) and "invalid" in bad.text.lower()
