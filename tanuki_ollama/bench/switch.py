@@ -169,13 +169,16 @@ def _switch_series(engine, names: list[str], reps: int, opts: dict) -> dict:
     return out
 
 
-def _decode_tps(server, adapter: int | None, n: int, reps: int) -> float:
+def _decode_tps(server, adapter: int | None, n: int, reps: int) -> dict[str, float]:
+    """Decode tokens/s of the base and of ``adapter``, alternating run by run (one drift of a shared machine's load
+    hits both alike); medians."""
     prompt = "<|im_start|>user\n" + PROMPT + "<|im_end|>\n<|im_start|>assistant\n"
-    speeds = []
+    speeds: dict[str, list[float]] = {"base_tps": [], "adapter_tps": []}
     for _ in range(reps):
-        r = server.completion(prompt, adapter=adapter, n_predict=n, ignore_eos=True)
-        speeds.append(float(r["timings"]["predicted_per_second"]))
-    return round(statistics.median(speeds), 2)
+        for key, which in (("base_tps", None), ("adapter_tps", adapter)):
+            r = server.completion(prompt, adapter=which, n_predict=n, ignore_eos=True)
+            speeds[key].append(float(r["timings"]["predicted_per_second"]))
+    return {key: round(statistics.median(v), 2) for key, v in speeds.items()}
 
 
 def _backbone(name: str, n_loras: int, say) -> tuple[Path, list[Path], Path | None, str]:
@@ -220,9 +223,12 @@ def run_switch_bench(*, agents: int = 2, reps: int = 3, num_predict: int = 8, me
     names = [f"tanuki-bench-agent{i}" for i in range(agents)]
     params = {"stop": list(CHATML_STOPS), "num_ctx": 2048}
     opts = {"temperature": 0, "top_k": 1, "seed": 7, "num_predict": num_predict}
+    # the same thread count for every engine: Ollama takes it per request, the hot-swap engine at start
+    ollama_opts = {**opts, "num_thread": threads} if threads else opts
     result: dict = {"backbone": backbone, "model": base.name, "model_file_mb": round(base.stat().st_size / 2**20, 1),
                     "load_avg_1m_at_start": round(os.getloadavg()[0], 2), "machine": {"cpus": os.cpu_count()}, "agents_switched": agents,
-                    "reps": reps, "num_predict": num_predict, "prompt": PROMPT}
+                    "reps": reps, "num_predict": num_predict, "prompt": PROMPT,
+                    "threads": threads or "engine default (physical cores)"}
 
     with tempfile.TemporaryDirectory(prefix="tanuki-bench-") as tmp:
         if ollama:
@@ -238,7 +244,7 @@ def run_switch_bench(*, agents: int = 2, reps: int = 3, num_predict: int = 8, me
                 for name, lora in zip(names, loras):
                     ol.create(name, gguf=base, adapter=lora, template=builtin_template("chatml"),
                               system=system, parameters=params)
-                result["a_ollama_adapter"] = _switch_series(ol, names, reps, opts)
+                result["a_ollama_adapter"] = _switch_series(ol, names, reps, ollama_opts)
                 if merged:
                     say("(b) Ollama, merged Q4_K_M per agent (merging is cached)")
                     mnames = [n + "-merged" for n in names]
@@ -247,7 +253,7 @@ def run_switch_bench(*, agents: int = 2, reps: int = 3, num_predict: int = 8, me
                                   system=system, parameters=params)
                     for n in names:
                         ol.unload(n)
-                    result["b_ollama_merged"] = _switch_series(ol, mnames, reps, opts)
+                    result["b_ollama_merged"] = _switch_series(ol, mnames, reps, ollama_opts)
                 result["ollama_version"] = ol.version()
             finally:
                 srv.stop()
@@ -259,10 +265,8 @@ def run_switch_bench(*, agents: int = 2, reps: int = 3, num_predict: int = 8, me
             result["c_hotswap"] = _switch_series(eng, names, reps, opts)
             result["c_hotswap"]["prompt_cache"] = prompt_cache
         a, c = result.get("a_ollama_adapter"), result["c_hotswap"]
-        if a and c["switch_ms_median"]:
-            result["c_vs_a_switch_speedup"] = round(a["switch_ms_median"] / max(c["switch_ms_median"], 1e-3), 1)
-        elif a:
-            result["c_vs_a_switch_speedup"] = "inf (engine switch below measurement noise)"
+        if a:  # a switch below 1 ms (or below the noise, reported as 0) counts as 1 ms: a lower bound
+            result["c_vs_a_switch_speedup"] = round(a["switch_ms_median"] / max(c["switch_ms_median"], 1.0), 1)
 
         say(f"memory: base alone vs {memory_loras} LoRAs; mmap vs no mmap; decode speed")
         mem: dict = {}
@@ -277,8 +281,7 @@ def run_switch_bench(*, agents: int = 2, reps: int = 3, num_predict: int = 8, me
                     row[f"{what}_first_request_ms"] = _ms(time.perf_counter() - t0)
                     row[f"{what}_rss_mb"] = round(srv2.memory()["rss"] / 2**20, 1)
                     if ls and mmap:
-                        decode = {"base_tps": _decode_tps(srv2, None, decode_tokens, reps),
-                                  "adapter_tps": _decode_tps(srv2, 0, decode_tokens, reps)}
+                        decode = _decode_tps(srv2, 0, decode_tokens, max(reps, 5))
             row["ratio_loras_vs_base"] = round(row[f"with_{memory_loras}_loras_rss_mb"]
                                                   / row["base_alone_rss_mb"], 3)
             mem[label] = row
@@ -290,8 +293,7 @@ def run_switch_bench(*, agents: int = 2, reps: int = 3, num_predict: int = 8, me
     c = result["c_hotswap"]
     result["targets"] = {
         "switch_median_le_5ms": (c["switch_ms_median"] or 0) <= 5,
-        "switch_50x_faster_than_a": (isinstance(result.get("c_vs_a_switch_speedup"), str)
-                                     or (result.get("c_vs_a_switch_speedup") or 0) >= 50) if ollama else None,
+        "switch_50x_faster_than_a": (result.get("c_vs_a_switch_speedup") or 0) >= 50 if ollama else None,
         "memory_10_loras_le_1_2x_base": mem["mmap"]["ratio_loras_vs_base"] <= 1.2,
         "decode_with_adapter_ge_85pct": decode["adapter_vs_base"] >= 0.85,
     }
