@@ -207,7 +207,7 @@ def _backbone(name: str, n_loras: int, say) -> tuple[Path, list[Path], Path | No
 
 def run_switch_bench(*, agents: int = 2, reps: int = 3, num_predict: int = 8, memory_loras: int = 10,
                      decode_tokens: int = 48, merged: bool = True, ollama: bool = True,
-                     threads: int | None = None, prompt_cache: bool = True, backbone: str = "micro",
+                     threads: int | None = None, prompt_cache: bool | str = True, backbone: str = "micro",
                      log=None) -> dict:
     """Measure (a), (b), (c) on the micro backbone (or ``3b-random``) with random LoRAs; one JSON-able dict."""
     import tempfile
@@ -263,7 +263,7 @@ def run_switch_bench(*, agents: int = 2, reps: int = 3, num_predict: int = 8, me
         with HotSwapEngine(base, agents_map, ctx=2048, parallel=2, threads=threads, prompt_cache=prompt_cache,
                            log_path=Path(tmp) / "hotswap.log") as eng:
             result["c_hotswap"] = _switch_series(eng, names, reps, opts)
-            result["c_hotswap"]["prompt_cache"] = prompt_cache
+            result["c_hotswap"]["prompt_reuse"] = eng.reuse_mode
         a, c = result.get("a_ollama_adapter"), result["c_hotswap"]
         if a:  # a switch below 1 ms (or below the noise, reported as 0) counts as 1 ms: a lower bound
             result["c_vs_a_switch_speedup"] = round(a["switch_ms_median"] / max(c["switch_ms_median"], 1.0), 1)

@@ -21,22 +21,24 @@ def bench_group() -> None:
 @click.option("--memory-loras", default=10, show_default=True, help="LoRAs loaded for the memory measurement")
 @click.option("--no-merged", is_flag=True, help="skip (b), Ollama with merged per-agent GGUFs")
 @click.option("--no-ollama", is_flag=True, help="skip (a) and (b)")
-@click.option("--threads", type=int, default=None, help="llama-server threads for the engine (default: cores/2)")
-@click.option("--prompt-cache/--no-prompt-cache", default=True, show_default=True,
-              help="the engine's exact prompt reuse (its default); off: every prompt is evaluated in full")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="threads of every engine (Ollama's num_thread too); default: each engine's own")
+@click.option("--reuse", type=click.Choice(["exact", "prefix", "off"]), default="exact", show_default=True,
+              help="the engine's prompt reuse: exact (bit-identical to a full evaluation), prefix (as Ollama: "
+                   "the longest common prefix under the same adapter), off (every prompt in full)")
 @click.option("--backbone", type=click.Choice(["micro", "3b-random"]), default="micro", show_default=True,
               help="3b-random: a random-weight Q4_K_M GGUF shaped like Ministral 3 3B (built once, ~2 GB; "
                    "timing only; (b) is skipped)")
 @click.option("--json", "as_json", is_flag=True, help="print only the JSON object")
 def switch_cmd(agents: int, reps: int, num_predict: int, memory_loras: int, no_merged: bool, no_ollama: bool,
-               threads: int | None, prompt_cache: bool, backbone: str, as_json: bool) -> None:
+               threads: int | None, reuse: str, backbone: str, as_json: bool) -> None:
     """Agent-switch latency and TTFT: Ollama+ADAPTER, Ollama merged, and the hot-swap engine; memory; decode."""
     from ..bench.switch import run_switch_bench
 
     log = None if as_json else (lambda msg: click.echo(msg, err=True))
     res = run_switch_bench(agents=agents, reps=reps, num_predict=num_predict, memory_loras=memory_loras,
                            merged=not no_merged, ollama=not no_ollama, threads=threads,
-                           prompt_cache=prompt_cache, backbone=backbone, log=log)
+                           prompt_cache=reuse, backbone=backbone, log=log)
     json.dump(res, sys.stdout, indent=None if as_json else 2)
     sys.stdout.write("\n")
 

@@ -27,8 +27,8 @@ No KV leak across adapters (three guards, each sufficient for the cases it cover
 3. the host-memory prompt cache (``--cache-ram``), which restores KV states by token prefix alone without
    looking at adapters, is disabled.
 
-Prompt reuse (``prompt_cache=True``, the default) is exact: a resumed prompt gives bit-identical logits to a full
-evaluation (and so the same answers as Ollama, which runs the same llama-server build with ``--flash-attn auto
+Prompt reuse (``prompt_cache=True`` or ``"exact"``, the default) is exact: a resumed prompt gives bit-identical
+logits to a full evaluation (and so the same answers as Ollama, which runs the same llama-server build with ``--flash-attn auto
 -ub 512``). Resuming alone is not: on CPU, llama.cpp picks kernels by the number of rows in a ubatch (flash
 attention takes a tiled path from 64 query rows, llamafile sgemm, which the F16 LoRA tensors take, needs >= 2
 rows, repacked weights go in 4-row groups) and they round differently; measured on the micro, re-evaluating
@@ -41,6 +41,11 @@ filler token that is never reused), so generated tokens, evaluated one at a time
 prompt diverges at a point that is not exact, the slot is rewound to an earlier exact point first (from
 ``MIN_REUSE`` tokens on) or the prompt is evaluated in full. Slices of one generation always resume their own
 KV (exact: the same single-token decodes as one pass). ``reuse_stats`` counts reused/full/rewinds.
+The price is the re-evaluation of up to 64 tokens per request: nothing on the micro, but on the 3B shape on one
+CPU thread it made a repeated prompt's time to first token 13 s instead of Ollama's 2.9 s. ``prompt_cache=
+"prefix"`` trades exactness for that time, as Ollama does: it resumes the longest common prefix computed under
+the same adapter (the scheduler's slot affinity keeps that guard) and re-evaluates from there, generated tokens
+included (so a chat's next turn resumes its previous answer).
 
 Concurrency (``FairScheduler``): one queue per agent; turns go round-robin between agents with waiting
 requests. A turn grants up to ``parallel`` requests of one agent at once (they batch in llama-server's slots,
@@ -81,6 +86,18 @@ MMAP_NOTE = (
     "(notes/gguf-pipeline.md section 10: 3.1 GB vs 1.83 GB RSS for a 1.8 GB 3B file), so pass mmap=False (Ollama "
     "itself runs llama-server with `--load-mode none` on CPU) where memory matters more than load time."
 )
+
+REUSE_MODES = ("exact", "prefix", "off")
+
+
+def _reuse_mode(value: bool | str) -> str:
+    """``prompt_cache``: True/"exact" (resume only bit-exact prefixes), "prefix" (resume the longest common prefix
+    computed under the same adapter, re-evaluating >= 1 token: what Ollama does), False/"off" (always in full)."""
+    mode = {True: "exact", False: "off"}.get(value, value) if isinstance(value, bool) else str(value)
+    if mode not in REUSE_MODES:
+        raise ConfigError(f"unknown prompt reuse mode {value!r}", hint="use exact, prefix or off")
+    return mode
+
 
 # Ollama's JSON grammar for format="json" (llm/llama_server.go, ollama v0.32.15, MIT), so that "json" behaves
 # exactly as it does through Ollama.
@@ -507,7 +524,7 @@ class HotSwapEngine:
 
     def __init__(self, base: Path | str | None = None, agents: Mapping[str, Any] | Sequence[AgentModel] | None = None,
                  *, family: str | None = None, ctx: int | None = None, parallel: int = 2, threads: int | None = None,
-                 mmap: bool = True, repack: bool = True, slice_tokens: int = 128, prompt_cache: bool = True,
+                 mmap: bool = True, repack: bool = True, slice_tokens: int = 128, prompt_cache: bool | str = True,
                  timeout: float = 600.0, log_path: Path | None = None, start: bool = True,
                  server: LlamaServer | None = None, extra_args: Sequence[str] = ()):
         """``family``: start from the manifest the ``engine`` registration strategy wrote
@@ -551,7 +568,8 @@ class HotSwapEngine:
         # count changes how flash attention splits prompts of >= 64 tokens, and so the last bits of the logits
         self.threads = threads
         self.mmap, self.repack = mmap, repack
-        self.prompt_cache = prompt_cache
+        self.reuse_mode = _reuse_mode(prompt_cache)
+        self.prompt_cache = self.reuse_mode != "off"
         args = list(extra_args) + ([] if repack else ["--no-repack"])
         self.server = server or LlamaServer(self.base, self.loras, ctx=ctx, threads=self.threads, mmap=mmap,
                                             log_path=log_path, parallel=self.parallel, cache_ram_mib=0,
@@ -752,7 +770,8 @@ class HotSwapEngine:
                     # ran in between): the same single-token decodes as one pass
                     reuse = ticket.cache_ok and ticket.slot == slot
                 else:
-                    reuse = (self.prompt_cache and ticket.cache_ok and prompt_ids is not None
+                    reuse = (ticket.cache_ok if self.reuse_mode == "prefix" else
+                             self.prompt_cache and ticket.cache_ok and prompt_ids is not None
                              and self._prepare_reuse(ticket.slot, adapter, prompt_ids))
                     self.reuse_stats["reused" if reuse else "full"] += 1
                 self._slots.pop(ticket.slot, None)  # unknown until this request has finished cleanly
@@ -780,7 +799,7 @@ class HotSwapEngine:
                         got = max(got, predicted)
                         break
                 more = stop_type == "limit" and got > 0 and not filt.stopped and (budget <= 0 or remaining > got)
-                if not more and self.prompt_cache and prompt_ids is not None:
+                if not more and self.reuse_mode == "exact" and prompt_ids is not None:
                     self._after_request(ticket.slot, adapter, prompt_ids)
             finally:
                 self.scheduler.release(ticket, keep=more)

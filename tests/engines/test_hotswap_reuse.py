@@ -41,8 +41,9 @@ def reuse_runs(micro_agents, tmp_path_factory):
     agents = {n: micro_agents[n] for n in MICRO_AGENTS}
     log = tmp_path_factory.mktemp("reuse")
     runs, stats = {}, {}
-    for reuse in (True, False):
-        with HotSwapEngine(micro_gguf(), agents, ctx=4096, parallel=2, prompt_cache=reuse,
+    for reuse, parallel in ((True, 2), (False, 2), ("prefix", 2), ("prefix-one-slot", 1)):
+        mode = "prefix" if str(reuse).startswith("prefix") else reuse
+        with HotSwapEngine(micro_gguf(), agents, ctx=4096, parallel=parallel, prompt_cache=mode,
                            log_path=log / f"reuse-{reuse}.log") as eng:
             first = {n: eng.chat(n, _conversations("")[0], options=GREEDY).message.content for n in MICRO_AGENTS}
             runs[reuse] = (first, _interleaved(eng, first))
@@ -57,6 +58,18 @@ def test_reuse_on_equals_reuse_off_across_interleaved_agents(reuse_runs):
     assert stats[False]["reused"] == 0 and stats[False]["rewinds"] == 0
     answers = {name: {a for n, _, a in runs[True][1] if n == name} for name in MICRO_AGENTS}
     assert answers[MICRO_AGENTS[0]] != answers[MICRO_AGENTS[1]]  # the adapters really differ
+
+
+def test_prefix_reuse_resumes_and_never_crosses_adapters(reuse_runs):
+    """prompt_cache="prefix" (Ollama's way, not bit-exact): it resumes more than exact reuse, the adapters still
+    differ, and on ONE slot, where every request switches the adapter, nothing is resumed, so every answer is the
+    full evaluation's."""
+    runs, stats = reuse_runs
+    assert stats["prefix"]["reused"] >= len(MICRO_AGENTS) * len(QUESTIONS) and stats["prefix"]["rewinds"] == 0
+    answers = {name: {a for n, _, a in runs["prefix"][1] if n == name} for name in MICRO_AGENTS}
+    assert answers[MICRO_AGENTS[0]] != answers[MICRO_AGENTS[1]]
+    assert stats["prefix-one-slot"]["reused"] == 0
+    assert runs["prefix-one-slot"] == runs[False]
 
 
 @pytest.mark.slow
