@@ -52,7 +52,9 @@ class Repo:
                 (self.git_dir / "info" / "exclude").write_text("/.tanuki/\n")
 
     def _git(self, *args: str, check: bool = True, env: dict[str, str] | None = None, stdin: str | None = None):
-        proc = run_process(["git", "-c", "core.quotepath=off", "-c", "commit.gpgsign=false", *args],
+        # sandboxed runs can write the workspace (its .git included): no config of it may run a program here
+        proc = run_process(["git", "-c", "core.quotepath=off", "-c", "commit.gpgsign=false", "-c", "core.fsmonitor=false",
+                            "-c", "core.hooksPath=/dev/null", *args],
                            cwd=self.workspace, timeout_s=self.timeout_s, env={**self.env, **(env or {})}, stdin=stdin)
         if check and (proc.exit_code != 0 or proc.timed_out):
             raise ToolError(f"git {args[0]} failed: {proc.output[-400:]}", "check the repository state")

@@ -49,10 +49,10 @@ def eslint_home() -> Path:
 
 
 def find_eslint(ctx: ToolContext) -> str | None:
-    for candidate in (ctx.workspace / "node_modules" / ".bin" / "eslint", eslint_home() / "node_modules" / ".bin" / "eslint"):
-        if candidate.exists() and shutil.which("node"):
-            return str(candidate)
-    return None
+    """Only tanuki's own eslint (install.sh): a workspace's ``node_modules/.bin/eslint`` is the repository's code,
+    and it would run on the host, outside the sandbox."""
+    candidate = eslint_home() / "node_modules" / ".bin" / "eslint"
+    return str(candidate) if candidate.exists() and shutil.which("node") else None
 
 
 def _targets(ctx: ToolContext, paths: list[str] | None, suffixes: tuple[str, ...]) -> list[str]:
