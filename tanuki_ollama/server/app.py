@@ -30,7 +30,7 @@ from ..settings import Settings
 from . import ollama_api, openai_api
 from .config import ServeConfig
 from .gateway import ApiError, Gateway, api_error
-from .ops import BodyLimit, JsonBodies, Metrics, configure_logging
+from .ops import BodyLimit, JsonBodies, LoopbackHosts, Metrics, configure_logging
 from .store import Store, default_store_url, open_store
 
 DESCRIPTION = """Ollama-compatible (`/api`) and OpenAI-compatible (`/v1`) API over the tanuki agents and the
@@ -159,6 +159,8 @@ def create_app(config: ServeConfig | None = None, engine: Any = None, store: Sto
         app.add_middleware(CORSMiddleware, allow_origins=config.cors_origins, allow_methods=["GET", "POST"],
                            allow_headers=["authorization", "content-type", "x-api-key"])
     app.add_middleware(JsonBodies)
+    if not config.auth_required():
+        app.add_middleware(LoopbackHosts)
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
     app.add_middleware(AccessLog, gateway=gw, log=log)
     return app

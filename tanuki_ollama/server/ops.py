@@ -146,6 +146,40 @@ class Admission:
         self._semaphore().release()
 
 
+class LoopbackHosts:
+    """ASGI middleware for a server without API keys (loopback only): requests must name a loopback host in their
+    ``Host`` header. A web page cannot then reach the server through DNS rebinding (its requests carry the
+    attacker's host name), while every local client (``localhost``, ``127.0.0.1``, ``[::1]``, any port) works."""
+
+    def __init__(self, app: Any):
+        self.app = app
+
+    @staticmethod
+    def host_of(header: str) -> str:
+        """
+        >>> [LoopbackHosts.host_of(h) for h in ("localhost:11435", "[::1]:80", "127.0.0.1", "evil.example:1")]
+        ['localhost', '::1', '127.0.0.1', 'evil.example']
+        """
+        if header.startswith("["):
+            return header[1:header.find("]")] if "]" in header else header
+        return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            from .config import is_loopback
+
+            host = dict(scope.get("headers") or []).get(b"host", b"").decode("latin-1")
+            if host and not is_loopback(self.host_of(host)):
+                body = json.dumps({"error": f"host {host!r} is not this server's: without API keys it answers "
+                                            "only requests addressed to a loopback name (localhost, 127.0.0.1)",
+                                   "hint": "address the server as localhost, or start it with --auth"}).encode()
+                await send({"type": "http.response.start", "status": 421,
+                            "headers": [(b"content-type", b"application/json")]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+
 class JsonBodies:
     """ASGI middleware: API bodies are JSON whatever their Content-Type says, as in Ollama (Go decodes the body and
     never looks at the header). ``curl -d '{...}'`` sends ``application/x-www-form-urlencoded``, and Ollama's own

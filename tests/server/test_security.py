@@ -145,3 +145,17 @@ def test_official_clients_send_keys(serve, store):
     assert "paced" in {m.id for m in client.models.list()}
     with pytest.raises(openai.AuthenticationError):
         openai.OpenAI(base_url=f"{url}/v1", api_key="tk_000000000000_wrong", max_retries=0).models.list()
+
+
+def test_without_keys_only_loopback_host_names_are_answered(serve):
+    """DNS rebinding: a page on evil.example whose name now resolves to 127.0.0.1 sends Host: evil.example."""
+    import httpx
+
+    from tanuki_ollama.engines.scripted import ScriptedEngine
+
+    url = serve(ScriptedEngine(["hi"], models=["m"]))
+    port = url.rsplit(":", 1)[1]
+    assert httpx.get(f"{url}/api/tags").status_code == 200
+    assert httpx.get(f"{url}/api/tags", headers={"host": f"localhost:{port}"}).status_code == 200
+    rebound = httpx.get(f"{url}/api/tags", headers={"host": f"evil.example:{port}"})
+    assert rebound.status_code == 421 and "--auth" in rebound.json()["hint"]
