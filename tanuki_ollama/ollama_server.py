@@ -112,7 +112,9 @@ class OllamaServer:
                 return self
             time.sleep(0.2)
         self.stop()
-        raise BackendUnavailable(f"`ollama serve` did not answer on {self.url} within {timeout:.0f}s")
+        raise BackendUnavailable(f"`ollama serve` did not answer on {self.url} within {timeout:.0f}s",
+                                 hint=f"see its log at {self.log_path}" if self.log_path
+                                 else "another program may hold the port: set OLLAMA_HOST to a free one")
 
     def stop(self, timeout: float = 15.0) -> None:
         stop_process(self.process, timeout)

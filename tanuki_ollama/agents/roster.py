@@ -187,7 +187,8 @@ def _merge_defaults(raw: dict[str, Any], where: str) -> dict[str, Any]:
     merged = []
     for entry in agents:
         if not isinstance(entry, dict):
-            raise ConfigError(f"{where}: every entry of 'agents' must be a mapping, got {entry!r}")
+            raise ConfigError(f"{where}: every entry of 'agents' must be a mapping, got {entry!r}",
+                              hint="start each agent with `- name: tanuki-<role>`, its keys indented below")
         entry = dict(entry)
         for key in _DEFAULTABLE:
             base = defaults.get(key)

@@ -57,7 +57,10 @@ def ps(as_json: bool) -> None:
 
 @click.command("setup-micro")
 @click.option("--name", default=MICRO_MODEL, show_default=True)
-def setup_micro(name: str) -> None:
+@click.option("--family", "with_family", is_flag=True,
+              help="Also register the untrained micro family (tanuki-micro-<role>: the micro backbone with each "
+                   "core agent's prompt; seconds, no training).")
+def setup_micro(name: str, with_family: bool) -> None:
     """Register the micro backbone (SmolLM2-135M-Instruct) in Ollama as NAME."""
     url, started = ensure_ollama()
     if started:
@@ -66,6 +69,16 @@ def setup_micro(name: str) -> None:
     click.echo(f"registering {name} from {micro_gguf()} ...")
     register_micro(engine, name)
     click.echo(f"done: `ollama run {name}` works now")
+    if with_family:
+        from ..agents.roster import load_roster
+        from ..orchestrator.family import MICRO_FAMILY, register_micro_family, run_agents
+
+        roster = load_roster()
+        register_micro_family(engine, roster)
+        names = [f"{MICRO_FAMILY}-{roster.get(a).role}" for a in run_agents(roster)]
+        click.echo(f"micro family: {', '.join(names)}")
+        click.echo(f"try: ollama run {names[0]} \"write is_palindrome in Python\"  "
+                   "(the trained family replaces it: `tanuki factory build`)")
 
 
 COMMANDS = [models, ps, setup_micro]

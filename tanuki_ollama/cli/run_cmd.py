@@ -7,6 +7,7 @@ Ctrl-C stops it cleanly and keeps its journal: ``tanuki run --resume RUN_ID`` co
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,9 @@ from rich.text import Text
 from ..errors import ConfigError
 from ..resources import parse_size
 
+STOP_WAIT_S = 120  # after Ctrl-C: how long the report of a stopping run is waited for
+
+
 STATUS_STYLE = {"pending": "dim", "running": "bold yellow", "accepted": "green", "failed": "red", "skipped": "dim"}
 
 
@@ -30,10 +34,13 @@ class LiveView:
         self.task = task
         self.steps: dict[str, dict[str, Any]] = {}
         self.events: list[str] = []
+        self.run_id: str | None = None
+        self.started = time.monotonic()
         self.lock = threading.Lock()
 
     def on_event(self, event: Any) -> None:
         with self.lock:
+            self.run_id = event.run_id
             if event.kind == "plan" and event.data.get("plan"):
                 for s in event.data["plan"]["steps"]:
                     self.steps.setdefault(s["id"], {"kind": s["kind"], "agent": s["agent"] or "(router)",
@@ -51,7 +58,8 @@ class LiveView:
             self.events = (self.events + [f"[{event.kind}] {event.message}"])[-8:]
 
     def render(self) -> Group:
-        table = Table(title=f"tanuki run: {self.task[:80]}", expand=True)
+        elapsed = int(time.monotonic() - self.started)  # ticks while a slow model call gives no events
+        table = Table(title=f"tanuki run: {self.task[:80]} ({elapsed // 60}m{elapsed % 60:02d}s)", expand=True)
         for col in ("step", "kind", "agent", "status", "tries", "goal"):
             table.add_column(col, overflow="fold")
         with self.lock:
@@ -74,6 +82,18 @@ def _engine(name: str, num_ctx: int, err: Console) -> Any:
     if started:
         err.print(f"[dim]started Ollama at {url}[/]")
     return OllamaEngine(url, num_ctx=num_ctx)
+
+
+def _micro_defaults(config: Any, err: Console) -> Any:
+    """The micro family (135M) rambles and rarely converges: shorter answers and fewer retries, unless given."""
+    from ..orchestrator.family import MICRO_RUN_DEFAULTS
+
+    source = click.get_current_context().get_parameter_source
+    update = {k: v for k, v in MICRO_RUN_DEFAULTS.items() if source(k).name == "DEFAULT"}
+    if update:
+        err.print("[dim]micro family: " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in update.items())
+                  + " (pass these options to change them)[/]")
+    return config.model_copy(update=update)
 
 
 @click.command("run")
@@ -100,12 +120,15 @@ def run(task, repo, in_place, family, engine_name, memory_budget, max_revisions,
     """Turn TASK into a verified change of the repository: plan, act, test, review, recover."""
     from ..agents.roster import load_roster
     from ..orchestrator import RunConfig, run_task
-    from ..orchestrator.family import MICRO_FAMILY, MICRO_NUM_PREDICT, resolve_models
+    from ..orchestrator.family import MICRO_FAMILY, resolve_models
+    from ..orchestrator.loop import Cancelled
 
     err = Console(stderr=True)
     text = " ".join(task).strip()
     if not text and not resume:
         raise ConfigError("no task given", hint='tanuki run "make the failing test pass" --repo PATH')
+    if not resume and not repo.is_dir():  # before Ollama, the agents and the live view start
+        raise ConfigError(f"repository {repo} is not a folder", hint="pass --repo PATH to an existing folder")
     config = RunConfig(max_revisions=max_revisions, max_replans=max_replans, step_timeout_s=step_timeout,
                        run_timeout_s=timeout, num_ctx=num_ctx, num_predict=num_predict, in_place=in_place,
                        memory_budget_bytes=parse_size(memory_budget) if memory_budget else None,
@@ -116,9 +139,8 @@ def run(task, repo, in_place, family, engine_name, memory_budget, max_revisions,
         config, created = resolve_models(engine, roster, family, config)
         if created:
             err.print(f"[dim]registered {len(created)} micro agents (SmolLM2-135M + each agent's prompt)[/]")
-        micro = config.models.get("tanuki-coder", "").startswith(MICRO_FAMILY)
-        if micro and click.get_current_context().get_parameter_source("num_predict").name == "DEFAULT":
-            config = config.model_copy(update={"num_predict": MICRO_NUM_PREDICT})  # a 135M model rambles
+        if config.models.get("tanuki-coder", "").startswith(MICRO_FAMILY):
+            config = _micro_defaults(config, err)
     view = LiveView(text or f"resume {resume}")
     cancel = threading.Event()
     box: dict[str, Any] = {}
@@ -129,20 +151,32 @@ def run(task, repo, in_place, family, engine_name, memory_budget, max_revisions,
                                      cancel=cancel, roster=roster)
         except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread (the CLI's error boundary)
             box["error"] = exc
+        finally:
+            finished.set()
 
+    # Waiting on an Event, not Thread.join: a join interrupted by Ctrl-C can mark a live thread as finished
+    # (CPython < 3.13), so a second join would return at once and the report would be lost.
+    finished = threading.Event()
     worker = threading.Thread(target=body, name="tanuki-run", daemon=True)
     with Live(view.render(), console=err, refresh_per_second=4, transient=as_json) as live:
         worker.start()
         try:
-            while worker.is_alive():
-                worker.join(0.25)
+            while not finished.wait(0.25):
                 live.update(view.render())
         except KeyboardInterrupt:
             cancel.set()
-            err.print("[yellow]stopping: the journal is kept, continue with --resume[/]")
-            worker.join(60)
+            err.print("[yellow]stopping: the journal is kept, continue with --resume "
+                      "(Ctrl-C again to leave without the report)[/]")
+            try:
+                finished.wait(STOP_WAIT_S)
+            except KeyboardInterrupt:
+                pass
     if "error" in box:
         raise box["error"]
+    if "report" not in box:  # still stopping (e.g. Ollama busy with the abandoned request), or left at once
+        run_id = view.run_id or "RUN_ID"
+        raise Cancelled(f"run {run_id} stopped before it could write its report",
+                        hint=f"its journal is kept: continue it with `tanuki run --resume {run_id}`")
     report = box["report"]
     if as_json:
         click.echo(report.model_dump_json(indent=2))

@@ -73,6 +73,9 @@ def serve_cmd(host: str, port: int, engine: str, engine_opts: tuple[str, ...], s
         request_timeout_s=timeout, max_concurrency=concurrency, max_queue=max_queue, cors_origins=list(cors),
         log_json=not plain_logs,
     )
+    url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+    click.echo(f"starting tanuki serve on {url}: web UI {url}/, Ollama API {url}/api, OpenAI API {url}/v1 "
+               f"(clients: OLLAMA_HOST={url.removeprefix('http://')}); Ctrl-C stops it", err=True)
     serve(config)
 
 

@@ -22,6 +22,10 @@ from ..ollama_server import free_port, spawn_logged, stop_process
 from ..toolchain import Toolchain
 
 
+DOWN_HINT = "llama-server may have crashed or be overloaded: see its log, then restart the engine"
+REFUSED_HINT = "llama-server's reply above says why; its log has the details"
+
+
 class LlamaServer:
     def __init__(self, model: Path, loras: list[Path] | None = None, *, ctx: int = 2048, threads: int | None = None,
                  port: int | None = None, mmap: bool = True, log_path: Path | None = None,
@@ -69,7 +73,8 @@ class LlamaServer:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise BackendUnavailable(f"llama-server exited with code {self.process.returncode} loading "
-                                         f"{self.model.name}", hint=f"see {self.log_path}" if self.log_path else None)
+                                         f"{self.model.name}",
+                                         hint=f"see {self.log_path}" if self.log_path else "run it by hand")
             try:
                 if self.client.get("/health", timeout=2).status_code == 200:
                     return self
@@ -77,7 +82,8 @@ class LlamaServer:
                 pass
             time.sleep(0.2)
         self.stop()
-        raise BackendUnavailable(f"llama-server did not become healthy within {timeout:.0f}s")
+        raise BackendUnavailable(f"llama-server did not become healthy within {timeout:.0f}s",
+                                 hint="a large model may need a longer timeout; its log shows the progress")
 
     def stop(self) -> None:
         stop_process(self.process)
@@ -97,9 +103,10 @@ class LlamaServer:
         try:
             r = self.client.post(path, json=payload)
         except httpx.HTTPError as exc:
-            raise BackendUnavailable(f"llama-server at {self.url} did not answer: {exc}") from exc
+            raise BackendUnavailable(f"llama-server at {self.url} did not answer: {exc}",
+                                     hint=DOWN_HINT) from exc
         if r.status_code >= 400:
-            raise EngineError(f"llama-server refused {path}: {r.text[:300]}")
+            raise EngineError(f"llama-server refused {path}: {r.text[:300]}", hint=REFUSED_HINT)
         return r.json()
 
     def post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -118,7 +125,7 @@ class LlamaServer:
             with self.client.stream("POST", path, json={**payload, "stream": True}) as r:
                 if r.status_code >= 400:
                     r.read()
-                    raise EngineError(f"llama-server refused {path}: {r.text[:300]}")
+                    raise EngineError(f"llama-server refused {path}: {r.text[:300]}", hint=REFUSED_HINT)
                 for line in r.iter_lines():
                     if not line or line.startswith(":"):
                         continue
@@ -127,10 +134,12 @@ class LlamaServer:
                         return
                     event = json.loads(data)
                     if isinstance(event, dict) and event.get("error"):
-                        raise EngineError(f"llama-server failed during {path}: {str(event['error'])[:300]}")
+                        raise EngineError(f"llama-server failed during {path}: {str(event['error'])[:300]}",
+                                          hint=REFUSED_HINT)
                     yield event
         except httpx.HTTPError as exc:
-            raise BackendUnavailable(f"llama-server at {self.url} did not answer: {exc}") from exc
+            raise BackendUnavailable(f"llama-server at {self.url} did not answer: {exc}",
+                                     hint=DOWN_HINT) from exc
 
     def memory(self) -> dict[str, int]:
         """The server process's real memory: ``rss`` (what the OS holds resident, file-backed mmap pages

@@ -87,7 +87,9 @@ class OllamaEngine:
                     hint="list models with `tanuki models`; register the family with `tanuki register`, "
                     "or the micro model with `tanuki setup-micro`",
                 ) from exc
-            raise EngineError(f"Ollama refused {what}: {text}") from exc
+            raise EngineError(f"Ollama refused {what}: {text}",
+                              hint="Ollama's message above says why; its log is ~/.tanuki/logs/ollama.log "
+                              "when tanuki started it") from exc
 
     def _options(self, options: dict[str, Any] | None) -> dict[str, Any]:
         merged = {"num_ctx": self.num_ctx}

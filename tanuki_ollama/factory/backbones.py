@@ -86,7 +86,9 @@ def resolve_backbone(name: str) -> Backbone:
     if name.startswith("hf:"):
         path = Path(name[3:]).expanduser()
         if not (path / "config.json").is_file():
-            raise ConfigError(f"{path} is not a Hugging Face model folder (no config.json)")
+            raise ConfigError(f"{path} is not a Hugging Face model folder (no config.json)",
+                              hint="pass hf:<folder> of a model saved with save_pretrained (config.json, "
+                              "*.safetensors, tokenizer files)")
         if not list(path.glob("*.jinja")) and "chat_template" not in (path / "tokenizer_config.json").read_text():
             raise ConfigError(
                 f"the tokenizer in {path} has no chat template",

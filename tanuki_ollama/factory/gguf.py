@@ -101,7 +101,9 @@ def _run(cmd: list[str], what: str, partial: Path, env: dict[str, str] | None = 
         if "No space left" in text or shutil.disk_usage(partial.parent).free < 2**20:
             raise DiskFull(f"{what}: no space left in {partial.parent}",
                            hint="free some space and rerun; nothing finished before was touched")
-        raise InvalidModelFile(f"{what} failed (exit {proc.returncode}):\n{tail}")
+        raise InvalidModelFile(f"{what} failed (exit {proc.returncode}):\n{tail}",
+                               hint="the converter's last lines above say why; "
+                               "`tanuki doctor` checks the llama.cpp build")
     return proc.stdout + proc.stderr
 
 
@@ -123,7 +125,8 @@ def check_hf_dir(hf_dir: Path) -> dict:
         raise InvalidModelFile(f"{cfg_path} does not name the model's architectures", hint="set `architectures`")
     weights = sorted(hf_dir.glob("*.safetensors"))
     if not weights:
-        raise InvalidModelFile(f"{hf_dir} has no .safetensors weights")
+        raise InvalidModelFile(f"{hf_dir} has no .safetensors weights",
+                               hint="save the model with save_pretrained(..., safe_serialization=True)")
     from safetensors import safe_open
 
     for w in weights:
@@ -184,7 +187,8 @@ def convert_lora_to_gguf(adapter_dir: Path, base_hf_dir: Path, out: Path, *, out
 def check_adapter_matches(base: GGUFInfo, adapter: GGUFInfo) -> None:
     """Refuse an adapter made for another base before any engine sees it (architecture check)."""
     if adapter.kind != "adapter":
-        raise InvalidModelFile(f"{adapter.path} is not a LoRA adapter GGUF (general.type={adapter.kind!r})")
+        raise InvalidModelFile(f"{adapter.path} is not a LoRA adapter GGUF (general.type={adapter.kind!r})",
+                               hint="pass the adapter GGUF that `tanuki export` wrote, not a model GGUF")
     hint = "train the adapter against this base, or pick the base it was trained for"
     if adapter.architecture != base.architecture:
         raise InvalidModelFile(

@@ -51,7 +51,8 @@ def load_recipe(name_or_path: str | Path) -> Recipe:
         data = yaml.safe_load(path.read_text()) or {}
         return Recipe(**data)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+        raise ConfigError(f"{path} is not valid YAML: {exc}",
+                          hint="fix the syntax at the position shown") from exc
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(x) for x in first["loc"])

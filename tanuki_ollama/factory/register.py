@@ -67,7 +67,8 @@ def register_family(engine, *, prefix: str, base_gguf: Path, artifacts: list[Age
                 raise ConfigError(f"no merged GGUF for {agent.name}", hint="export with --merged first")
             base, adapter = art.merged_gguf, None
         else:
-            raise ConfigError(f"strategy {strategy!r} cannot register models")
+            raise ConfigError(f"strategy {strategy!r} cannot register models",
+                              hint="use --strategy adapter, merged or engine")
         mf = agent_modelfile(agent, base, template=template, system=render_system(agent), stops=stops,
                              adapter=adapter, license=license)
         path = mf.write(modelfiles_dir / f"{name}.Modelfile")

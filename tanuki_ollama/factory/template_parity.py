@@ -60,7 +60,8 @@ def render_ollama(template: str, messages: Conversation, tools: list[dict] | Non
     req = {"template": template, "messages": messages, "tools": tools or []}
     proc = subprocess.run([str(tc.ollama_render)], input=json.dumps(req), capture_output=True, text=True, timeout=60)
     if proc.returncode != 0:
-        raise EngineError(f"Ollama's template engine refused the TEMPLATE: {proc.stderr.strip()}")
+        raise EngineError(f"Ollama's template engine refused the TEMPLATE: {proc.stderr.strip()}",
+                          hint="fix the Go template (data/templates/ or the Modelfile's TEMPLATE)")
     return proc.stdout
 
 

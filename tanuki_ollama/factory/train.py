@@ -56,7 +56,8 @@ def _to_prompt_completion(rows: list[dict]) -> list[dict]:
     for r in rows:
         msgs = r["messages"]
         if not msgs or msgs[-1]["role"] != "assistant":
-            raise ConfigError(f"example {r.get('id')} does not end with an assistant message")
+            raise ConfigError(f"example {r.get('id')} does not end with an assistant message",
+                              hint="fix or drop it in the dataset, or rebuild it with `tanuki data synth`")
         out.append({"prompt": msgs[:-1], "completion": [msgs[-1]]})
     return out
 

@@ -8,7 +8,9 @@ stops sending), the listener closes, and open streams get ``graceful_timeout_s``
 from __future__ import annotations
 
 import contextlib
+import errno
 import signal
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -17,7 +19,7 @@ from typing import Any
 import httpx
 import uvicorn
 
-from ..errors import BackendUnavailable
+from ..errors import BackendUnavailable, ConfigError
 from ..ollama_server import free_port
 from .app import create_app
 from .config import ServeConfig
@@ -53,9 +55,28 @@ def uvicorn_config(app: Any, config: ServeConfig, port: int | None = None) -> uv
                           lifespan="off", server_header=False, timeout_keep_alive=30)
 
 
+def check_port_free(host: str, port: int) -> None:
+    """Fail with a hint before anything starts when host:port is taken (uvicorn would only log the error)."""
+    try:
+        family, kind, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror:
+        return  # uvicorn reports an unknown host itself
+    with socket.socket(family, kind) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                return
+            raise ConfigError(f"{host}:{port} is already in use by another program",
+                              hint="stop it (Ollama listens on 11434, tanuki serve on 11435), or pick another "
+                                   "--port") from None
+
+
 def serve(config: ServeConfig, *, engine: Any = None, store: Store | None = None) -> None:
     """Serve until interrupted. Refuses a non-loopback address without auth before anything starts."""
     config.check_binding()
+    check_port_free(config.host, config.port)
     app = create_app(config, engine, store)
     gw = app.state.gateway
     log = __import__("logging").getLogger("tanuki.server")
@@ -94,7 +115,8 @@ class BackgroundServer:
             if self.server.started:
                 return self.url
             time.sleep(0.02)
-        raise BackendUnavailable(f"tanuki serve did not start on {self.url} within {timeout:.0f}s")
+        raise BackendUnavailable(f"tanuki serve did not start on {self.url} within {timeout:.0f}s",
+                                 hint="is the port taken? pass another with --port")
 
     def stop(self, timeout: float = 15.0) -> None:
         self.app.state.gateway.draining = True
@@ -117,4 +139,5 @@ def wait_ready(url: str, timeout: float = 10.0) -> None:
         except httpx.HTTPError:
             pass
         time.sleep(0.05)
-    raise BackendUnavailable(f"{url} is not healthy after {timeout:.0f}s")
+    raise BackendUnavailable(f"{url} is not healthy after {timeout:.0f}s",
+                             hint=f"check the server's log and `curl {url}/readyz`")
