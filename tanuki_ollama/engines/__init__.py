@@ -1,7 +1,8 @@
 """Engines behind one protocol (``tanuki_ollama.protocols.Engine``), looked up by name.
 
-Built-ins: ``ollama`` (the official client against a real ``ollama serve``) and ``scripted`` (canned answers for
-unit tests). Third parties register with :func:`register` or the ``tanuki_ollama.engines`` entry-point group.
+Built-ins: ``ollama`` (the official client against a real ``ollama serve``), ``hotswap`` (one llama-server with
+the base and every agent's LoRA, the adapter chosen per request) and ``scripted`` (canned answers for unit tests).
+Third parties register with ``register(name, factory)`` or the ``tanuki_ollama.engines`` entry-point group.
 """
 
 from __future__ import annotations
