@@ -30,13 +30,23 @@ LLAMA_CPP_SDIST_VERSION = "11434.0.0"
 LLAMA_CPP_BUILD = "b11434"
 
 
+def cuda_compiler() -> str | None:
+    """nvcc when the machine has the CUDA toolkit (install.sh then builds llama.cpp with CUDA), unless
+    ``TANUKI_NO_CUDA`` is set."""
+    if os.environ.get("TANUKI_NO_CUDA"):
+        return None
+    found = shutil.which("nvcc") or "/usr/local/cuda/bin/nvcc"
+    return found if Path(found).is_file() else None
+
+
 def cpu_key() -> str:
-    """A short hash of the CPU features the native (-march=native) llama.cpp build depends on."""
-    flags = ""
+    """A short hash of what the native (-march=native) llama.cpp build depends on: the CPU's features, and CUDA
+    when the build uses it."""
+    flags = "cuda " if cuda_compiler() else ""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("flags"):
-                flags = " ".join(sorted(line.split(":", 1)[1].split()))
+                flags += " ".join(sorted(line.split(":", 1)[1].split()))
                 break
     except OSError:
         pass
@@ -149,6 +159,7 @@ def shell_env() -> str:
         "LLAMA_CPP_BUILD": LLAMA_CPP_BUILD,
         "LLAMA_CPP_SRC": str(tc.llama_cpp_src),
         "ENGINE_PREFIX": str(tc.engine_prefix),
+        "LLAMA_CPP_NVCC": cuda_compiler() or "",
         "TOOLCHAIN_ROOT": str(tc.root),
     }
     return "\n".join(f"{k}='{v}'" for k, v in values.items())
