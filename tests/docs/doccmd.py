@@ -8,13 +8,17 @@ The convention (README.md, CONTRIBUTING.md and docs/**/*.md):
   block;
 - an HTML comment right before the block (blank lines allowed) says what the test suite does with it:
   ``<!-- doc: run -->`` (optionally ``expect="text"``, ``timeout=120``, ``cwd=copy|tmp``, ``serve``),
-  ``<!-- doc: journey NAME -->`` (a test in tests/journeys runs it), ``<!-- doc: skip reason="..." -->``;
+  ``<!-- doc: journey NAME -->`` (a test in tests/journeys runs it),
+  ``<!-- doc: covered by="tests/path.py::test_name[,...]" -->`` (a test runs the same command with smaller
+  arguments: it must exist and its source must name the command's subcommand path),
+  ``<!-- doc: skip reason="..." -->``;
 - every ``tanuki`` command is parsed against ``tanuki_ollama.cli.main.cli`` whatever the annotation; an
   unannotated block may hold nothing but ``tanuki`` commands.
 """
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import io
 import re
@@ -28,7 +32,7 @@ import click
 REPO = Path(__file__).resolve().parents[2]
 DOC_GLOBS = ("README.md", "CONTRIBUTING.md", "docs/**/*.md")
 COMMAND_LANGS = frozenset({"bash", "console"})
-KINDS = frozenset({"run", "journey", "skip"})
+KINDS = frozenset({"run", "journey", "covered", "skip"})
 RUN_PARAMS = frozenset({"expect", "timeout", "cwd", "serve"})
 
 _FENCE = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|~{3,})\s*(?P<info>[^`]*)$")
@@ -47,13 +51,18 @@ class DocCommandError(Exception):
 
 @dataclass(frozen=True)
 class Annotation:
-    kind: str | None = None  # run | journey | skip | None (parse only)
+    kind: str | None = None  # run | journey | covered | skip | None (parse only)
     params: dict[str, str] = field(default_factory=dict)
     name: str | None = None  # journey name
 
     @property
     def reason(self) -> str | None:
         return self.params.get("reason")
+
+    @property
+    def tests(self) -> list[str]:
+        """The ``path::name`` tests of a ``covered by=`` annotation."""
+        return [t.strip() for t in self.params.get("by", "").split(",") if t.strip()]
 
     @property
     def timeout(self) -> float:
@@ -116,6 +125,12 @@ def parse_annotation(text: str) -> Annotation:
     if kind == "skip":
         if not params.get("reason", "").strip() or bare or set(params) != {"reason"}:
             raise DocCommandError(f'`doc: skip` needs reason="..." and nothing else, got {text!r}')
+        return Annotation(kind, params)
+    if kind == "covered":
+        tests = params.get("by", "").split(",")
+        if bare or set(params) != {"by"} or not all(re.fullmatch(r"tests/[\w/.-]+\.py::\w+", t.strip())
+                                                      for t in tests):
+            raise DocCommandError(f'`doc: covered` needs by="tests/path.py::test_name[,...]", got {text!r}')
         return Annotation(kind, params)
     for word in bare:  # run: bare words are flags
         params[word] = "1"
@@ -321,3 +336,69 @@ def check_tanuki(args: list[str], root: click.Command | None = None) -> str:
                                   f"{rest[0]!r} (known: {known})")
         command, name, parent, rest = sub, rest[0], ctx, rest[1:]
         path.append(name)
+
+
+def covering_source(spec: str, root: Path = REPO) -> str | None:
+    """The source of the test ``path::name`` and of the same-module fixtures it takes; None if missing."""
+    path, _, name = spec.partition("::")
+    file = root / path
+    if not file.is_file():
+        return None
+    text = file.read_text(encoding="utf-8")
+    functions = {node.name: node for node in ast.walk(ast.parse(text))
+                 if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    if name not in functions:
+        return None
+
+    def source(node: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
+        first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+        return "\n".join(text.split("\n")[first - 1:node.end_lineno])
+
+    test = functions[name]
+    fixtures = [functions[a.arg] for a in test.args.args if a.arg in functions and a.arg != name]
+    return "\n".join(source(node) for node in [test, *fixtures])
+
+
+def names_command(source: str, command_path: str) -> bool:
+    """Whether test source runs ``tanuki A B``: the words in order, as text or as quoted argv items.
+
+    >>> names_command('main(["factory", "build", "--backbone", "x"])', "tanuki factory build")
+    True
+    >>> names_command('bench("humaneval", "--plus")', "tanuki bench humaneval")
+    True
+    >>> names_command('[sys.executable, "-m", "tanuki_ollama", "serve", "--port"]', "tanuki serve")
+    True
+    >>> names_command('assert data["models"]', "tanuki models") or names_command("x", "tanuki ask")
+    False
+    """
+    words = command_path.split()[1:]
+    if not words:
+        return False
+    joined = r"[\s\"',(\[]+".join(map(re.escape, words))
+    if len(words) == 1:  # a lone word: `tanuki models` as text, or the first item of an argv list
+        as_text = rf"tanuki(_ollama)?[\"']?[\s,]+[\"']?{joined}\b"  # tanuki models, "tanuki_ollama", "serve"
+        first_item = rf"\(\s*\[?\s*[\"']{joined}[\"']"  # tanuki("models", ...), main(["models", ...])
+        return re.search(f"{as_text}|{first_item}", source) is not None
+    return re.search(rf"\b{joined}\b", source) is not None
+
+
+def command_paths(command_path: str, root: click.Command | None = None) -> set[str]:
+    """Every path of the click tree that reaches the same command object (``tanuki register`` is also
+    ``tanuki factory register``)."""
+    if root is None:
+        from tanuki_ollama.cli.main import cli as root
+    words = command_path.split()[1:]
+    target, ctx = root, click.Context(root)
+    for word in words:
+        target = target.get_command(ctx, word)  # type: ignore[union-attr]
+    found: set[str] = set()
+
+    def walk(command: click.Command, path: list[str]) -> None:
+        if command is target:
+            found.add(" ".join(path))
+        if isinstance(command, click.Group) and len(path) < 4:
+            for name in command.list_commands(ctx):
+                walk(command.get_command(ctx, name), [*path, name])
+
+    walk(root, ["tanuki"])
+    return found or {command_path}

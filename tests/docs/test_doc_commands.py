@@ -2,7 +2,8 @@
 
 Every ``tanuki`` command is parsed against the real click tree; ``<!-- doc: run -->`` blocks are executed with
 ``bash -euo pipefail`` against the session's real Ollama in a throwaway HOME/TANUKI_HOME; ``journey`` blocks
-must have their journey test in tests/journeys; ``skip`` blocks are listed with their reasons (``pytest -rs``).
+must have their journey test in tests/journeys; ``covered`` blocks name existing tests whose source runs the
+same commands; ``skip`` blocks are listed with their reasons (``pytest -rs``).
 The convention is described in tests/docs/doccmd.py.
 """
 
@@ -28,6 +29,9 @@ from tests.docs.doccmd import (
     DocCommandError,
     all_blocks,
     check_tanuki,
+    command_paths,
+    covering_source,
+    names_command,
     other_commands,
     tanuki_invocations,
 )
@@ -51,6 +55,17 @@ def parse_all(block: Block) -> None:
             problems.append(f"{block.path}:{command.line}: {exc}")
     if problems:
         pytest.fail("\n".join(problems), pytrace=False)
+
+
+def check_covered(block: Block) -> None:
+    """Each named test exists, and every tanuki command of the block is run by one of them."""
+    sources = {spec: covering_source(spec) for spec in block.annotation.tests}
+    missing = [spec for spec, source in sources.items() if source is None]
+    assert not missing, f"{block.id}: `doc: covered` names tests that do not exist: {missing}"
+    paths = {check_tanuki(args) for c in block.commands for args in tanuki_invocations(c.text)}
+    uncovered = sorted(p for p in paths if not any(names_command(src, alias) for src in sources.values()
+                                                   for alias in command_paths(p)))
+    assert paths and not uncovered, f"{block.id}: no test of {sorted(sources)} runs {uncovered or 'tanuki'}"
 
 
 def journey_exists(name: str) -> bool:
@@ -171,6 +186,8 @@ def test_doc_block(block: Block, request, tmp_path):
     elif kind == "journey":
         assert journey_exists(block.annotation.name), (
             f"{block.id}: no journey test `test_{block.annotation.name.replace('-', '_')}` in tests/journeys")
+    elif kind == "covered":
+        check_covered(block)
     elif kind == "skip":
         pytest.skip(f"{block.id}: {block.annotation.reason}")
     else:

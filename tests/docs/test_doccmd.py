@@ -9,7 +9,10 @@ from tests.docs.doccmd import (
     DocCommandError,
     check_tanuki,
     command_lines,
+    command_paths,
+    covering_source,
     extract_blocks,
+    names_command,
     parse_annotation,
     simple_commands,
     tanuki_invocations,
@@ -123,3 +126,28 @@ def test_path_options_need_not_exist_yet_and_are_restored():
 
     assert check_tanuki(["--repo", "/does/not/exist"], root=cmd) == "tanuki"
     assert cmd.params[0].type.exists is True
+
+
+def test_covered_names_existing_tests_that_run_the_command():
+    spec = "tests/test_cli.py::test_models_and_ps"
+    annotation = parse_annotation(f'covered by="{spec},tests/test_cli.py::test_help_lists_the_commands"')
+    assert annotation.kind == "covered" and annotation.tests[0] == spec
+    source = covering_source(spec)
+    assert names_command(source, "tanuki models") and not names_command(source, "tanuki serve")
+    assert covering_source("tests/test_cli.py::test_no_such_test") is None
+    assert covering_source("tests/no_such_file.py::test_x") is None
+    with pytest.raises(DocCommandError, match="covered"):
+        parse_annotation('covered by="not a test"')
+    with pytest.raises(DocCommandError, match="covered"):
+        parse_annotation('covered reason="x"')
+
+
+def test_covered_source_includes_the_module_fixtures_a_test_takes():
+    test = "tests/engines/test_hotswap_family.py::test_factory_build_strategy_engine_writes_the_manifest"
+    source = covering_source(test)  # the test itself only reads the `engine_family` fixture's result
+    assert names_command(source, "tanuki factory build")
+
+
+def test_command_paths_find_every_spelling_of_one_command():
+    assert command_paths("tanuki register") == {"tanuki register", "tanuki factory register"}
+    assert command_paths("tanuki keys create") == {"tanuki keys create"}
