@@ -160,7 +160,7 @@ def create_app(config: ServeConfig | None = None, engine: Any = None, store: Sto
                            allow_headers=["authorization", "content-type", "x-api-key"])
     app.add_middleware(JsonBodies)
     if not config.auth_required():
-        app.add_middleware(LoopbackHosts)
+        app.add_middleware(LoopbackHosts, allowed=tuple(config.allowed_hosts))
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
     app.add_middleware(AccessLog, gateway=gw, log=log)
     return app

@@ -46,6 +46,9 @@ class ServeConfig(BaseModel):
     log_json: bool = True
     expose_models: list[str] = Field(default_factory=list)
     """Only these engine models are listed and served (empty: every engine model)."""
+    allowed_hosts: list[str] = Field(default_factory=list)
+    """Without keys the server answers only requests whose ``Host`` is a loopback name (DNS rebinding); these
+    names are accepted too (a local reverse proxy's, a test client's)."""
 
     def auth_required(self) -> bool:
         if self.auth is None:

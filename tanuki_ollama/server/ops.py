@@ -151,8 +151,8 @@ class LoopbackHosts:
     ``Host`` header. A web page cannot then reach the server through DNS rebinding (its requests carry the
     attacker's host name), while every local client (``localhost``, ``127.0.0.1``, ``[::1]``, any port) works."""
 
-    def __init__(self, app: Any):
-        self.app = app
+    def __init__(self, app: Any, allowed: tuple[str, ...] = ()):
+        self.app, self.allowed = app, frozenset(h.lower() for h in allowed)
 
     @staticmethod
     def host_of(header: str) -> str:
@@ -169,7 +169,8 @@ class LoopbackHosts:
             from .config import is_loopback
 
             host = dict(scope.get("headers") or []).get(b"host", b"").decode("latin-1")
-            if host and not is_loopback(self.host_of(host)):
+            name = self.host_of(host).lower()
+            if host and not is_loopback(name) and name not in self.allowed:
                 body = json.dumps({"error": f"host {host!r} is not this server's: without API keys it answers "
                                             "only requests addressed to a loopback name (localhost, 127.0.0.1)",
                                    "hint": "address the server as localhost, or start it with --auth"}).encode()

@@ -32,7 +32,8 @@ def test_committed_spec_is_the_served_spec(serve):
 
 def _app():
     engine = PacedEngine(["a short answer", '{"name": "x"}'], models=["paced", "tanuki-micro"], delay_s=0)
-    config = ServeConfig(rate_limit=RateLimit(requests=0, tokens=0), max_concurrency=4, max_queue=16)
+    config = ServeConfig(rate_limit=RateLimit(requests=0, tokens=0), max_concurrency=4, max_queue=16,
+                         allowed_hosts=["testserver"])  # the ASGI test client's Host
     return create_app(config, engine, open_store("sqlite:///:memory:"))
 
 
