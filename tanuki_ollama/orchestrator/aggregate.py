@@ -20,6 +20,21 @@ def _not_done(state: dict[str, Any], order: list[str], after: dict[str, Any] | N
     return out
 
 
+def settle_status(status: str, after: dict[str, Any] | None) -> str:
+    """A run whose steps were all accepted is a success only if the repository's tests pass at the end (when it
+    has any): steps are accepted on "no regression", so a weak plan can be carried out while the tests still fail
+    (the micro team did so on two scenarios), and that is "partial", never "verified".
+
+    >>> settle_status("succeeded", {"found": True, "ok": False}), settle_status("succeeded", {"found": False})
+    ('partial', 'succeeded')
+    >>> settle_status("succeeded", {"found": True, "ok": True}), settle_status("failed", {"found": True, "ok": False})
+    ('succeeded', 'failed')
+    """
+    if status == "succeeded" and after and after.get("found") and not after.get("ok"):
+        return "partial"
+    return status
+
+
 def build_report(state: dict[str, Any], ws: Workspace, status: str, after: dict[str, Any] | None,
                  usage: dict[str, Any], wall_s: float, *, baseline: str, residency: dict[str, Any]) -> RunReport:
     plan = state.get("plan") or {"steps": []}
@@ -35,6 +50,8 @@ def build_report(state: dict[str, Any], ws: Workspace, status: str, after: dict[
     verdict = {"succeeded": "The task was done and verified",
                "partial": "Part of the plan was done", "failed": "The task was not done",
                "timed_out": "The run timed out", "cancelled": "The run was cancelled (resume it with --resume)"}[status]
+    if status == "partial" and steps and accepted == len(plan["steps"]):
+        verdict = "The plan was carried out, but the tests still fail"  # never "verified" with failing tests
     summary = (f"{verdict}: {accepted}/{len(plan['steps'])} step(s) accepted, {len(changed)} file(s) changed"
                + (f" ({', '.join(changed[:5])})" if changed else "")
                + f"; tests before: {before.get('summary', 'not run')}"

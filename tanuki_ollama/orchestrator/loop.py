@@ -105,6 +105,9 @@ class _Run:
             self.state["status"] = "interrupted" if status == "cancelled" else status
             self._save()
         report = self._report(status)
+        if report.status != status:  # every step accepted, yet the repository's tests fail: not a success
+            status = self.state["status"] = report.status
+            self._save()
         self._emit("done", report.summary, status=status, succeeded=report.succeeded)
         self.journal.append({"kind": "report", "report": report.model_dump()})
         return report
@@ -581,7 +584,7 @@ class _Run:
         return "failed"
 
     def _report(self, status: str) -> RunReport:
-        from .aggregate import build_report
+        from .aggregate import build_report, settle_status
 
         after = None
         if status not in ("cancelled",) and self.state.get("tests_before") is not None:
@@ -589,6 +592,7 @@ class _Run:
                 after = self._tests().as_dict()
             except TanukiError:
                 after = None
+        status = settle_status(status, after)
         return build_report(self.state, self.ws, status, after, self.usage, time.monotonic() - self.t0,
                             baseline=BASELINE,
                             residency={**self.residency.stats,

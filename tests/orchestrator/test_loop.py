@@ -195,3 +195,16 @@ def test_in_place_run_changes_the_repository_but_not_its_git_state(repo, tmp_pat
     assert git("rev-parse", "HEAD") == head  # no commit, no branch move: snapshots live under refs/tanuki/
     assert git("status", "--porcelain", "--untracked-files=no").split() == ["M", "calculator.py"]
     assert git("diff", "--cached") == ""  # the user's index is untouched
+
+
+
+
+def test_all_steps_accepted_with_failing_tests_is_not_a_success():
+    """Steps are accepted on "no regression"; the run is "succeeded" only when the tests pass at the end."""
+    from tanuki_ollama.orchestrator.aggregate import settle_status
+
+    assert settle_status("succeeded", {"found": True, "ok": False}) == "partial"
+    assert settle_status("succeeded", {"found": True, "ok": True}) == "succeeded"
+    assert settle_status("succeeded", {"found": False}) == "succeeded"  # a repository without tests
+    assert settle_status("succeeded", None) == "succeeded"
+    assert settle_status("timed_out", {"found": True, "ok": False}) == "timed_out"
