@@ -569,7 +569,6 @@ class HotSwapEngine:
         self.threads = threads
         self.mmap, self.repack = mmap, repack
         self.reuse_mode = _reuse_mode(prompt_cache)
-        self.prompt_cache = self.reuse_mode != "off"
         args = list(extra_args) + ([] if repack else ["--no-repack"])
         self.server = server or LlamaServer(self.base, self.loras, ctx=ctx, threads=self.threads, mmap=mmap,
                                             log_path=log_path, parallel=self.parallel, cache_ram_mib=0,
@@ -753,7 +752,7 @@ class HotSwapEngine:
                 state.done_reason = "length"
                 break
             n = min(per_slice, remaining) if budget > 0 else 0
-            if prompt_ids is None and (state.tokens or self.prompt_cache):
+            if prompt_ids is None and (state.tokens or self.reuse_mode != "off"):
                 # llama-server tokenizes a string prompt with add_special and parse_special on
                 prompt_ids = self.server.tokenize(prompt, special=True, add_special=True)
             payload = {**base_payload, "prompt": prompt_ids + state.tokens if prompt_ids is not None else prompt,
@@ -771,7 +770,7 @@ class HotSwapEngine:
                     reuse = ticket.cache_ok and ticket.slot == slot
                 else:
                     reuse = (ticket.cache_ok if self.reuse_mode == "prefix" else
-                             self.prompt_cache and ticket.cache_ok and prompt_ids is not None
+                             self.reuse_mode == "exact" and ticket.cache_ok and prompt_ids is not None
                              and self._prepare_reuse(ticket.slot, adapter, prompt_ids))
                     self.reuse_stats["reused" if reuse else "full"] += 1
                 self._slots.pop(ticket.slot, None)  # unknown until this request has finished cleanly
