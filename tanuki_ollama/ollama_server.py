@@ -60,6 +60,9 @@ def _is_loopback(url: str) -> bool:
     return (urlsplit(url).hostname or "") in {"127.0.0.1", "localhost", "::1"}
 
 
+DEFAULT_NUM_PARALLEL = 4
+
+
 class OllamaServer:
     """One ``ollama serve`` process bound to ``host:port`` with its own model store."""
 
@@ -89,6 +92,9 @@ class OllamaServer:
         env = dict(os.environ)
         env["OLLAMA_HOST"] = f"{self.host}:{self.port}"
         env.setdefault("OLLAMA_NOPRUNE", "1")
+        # parallel slots per loaded model: the candidate search of `tanuki run` sends several samples at once, and
+        # llama.cpp decodes them in one batch (Ollama's own default is 1 slot on machines it deems small)
+        env.setdefault("OLLAMA_NUM_PARALLEL", str(DEFAULT_NUM_PARALLEL))
         if self.models_dir:
             env["OLLAMA_MODELS"] = str(self.models_dir)
         env.update(self.extra_env)

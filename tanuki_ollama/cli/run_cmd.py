@@ -114,9 +114,21 @@ def _micro_defaults(config: Any, err: Console) -> Any:
 @click.option("--resume", default=None, metavar="RUN_ID", help="continue an interrupted run")
 @click.option("--journal-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="where runs are journaled (default ~/.tanuki/runs)")
+@click.option("--search/--no-search", default=True, show_default=True,
+              help="edit steps sample small edits and let the tests decide (--no-search: one whole-file answer)")
+@click.option("--samples", default=8, show_default=True, type=click.IntRange(1, 64), help="candidates per round")
+@click.option("--rounds", default=3, show_default=True, type=click.IntRange(1, 10),
+              help="rounds of sampling, each fed the best partial candidate's failure")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 16),
+              help="candidates validated at once in the sandbox")
+@click.option("--parallel", "gen_parallel", default=2, show_default=True, type=click.IntRange(1, 16),
+              help="model requests in flight at once (Ollama's parallel slots)")
+@click.option("--seed", default=0, show_default=True, type=int, help="the seed of the run's sampling")
+@click.option("--num-thread", default=None, type=click.IntRange(1, 256), help="engine threads (default: Ollama's)")
 @click.option("--json", "as_json", is_flag=True, help="print the RunReport as JSON")
 def run(task, repo, in_place, family, engine_name, memory_budget, max_revisions, max_replans, step_timeout,
-        timeout, num_ctx, num_predict, resume, journal_dir, as_json) -> None:
+        timeout, num_ctx, num_predict, resume, journal_dir, search, samples, rounds, workers, gen_parallel, seed,
+        num_thread, as_json) -> None:
     """Turn TASK into a verified change of the repository: plan, act, test, review, recover."""
     from ..agents.roster import load_roster
     from ..orchestrator import RunConfig, run_task
@@ -132,7 +144,8 @@ def run(task, repo, in_place, family, engine_name, memory_budget, max_revisions,
     config = RunConfig(max_revisions=max_revisions, max_replans=max_replans, step_timeout_s=step_timeout,
                        run_timeout_s=timeout, num_ctx=num_ctx, num_predict=num_predict, in_place=in_place,
                        memory_budget_bytes=parse_size(memory_budget) if memory_budget else None,
-                       journal_dir=journal_dir, resume=resume)
+                       journal_dir=journal_dir, resume=resume, search=search, samples=samples, rounds=rounds,
+                       workers=workers, gen_parallel=gen_parallel, seed=seed, num_thread=num_thread)
     engine = _engine(engine_name, num_ctx, err)
     roster = load_roster()
     if engine_name == "ollama":

@@ -190,6 +190,16 @@ class _Run:
 
     # ------------------------------------------------------------------ step kinds
     def _edit(self, step: PlanStep, agent: AgentSpec, rec: StepRecord, deadline: float) -> bool:
+        if self.config.search:
+            from .repair import search_edit
+
+            found = search_edit(self, step, agent, rec, deadline)
+            if found is not None:
+                return found
+            self._emit("search", f"step {step.id}: nothing to check candidates against; one whole-file answer")
+        return self._whole_file(step, agent, rec, deadline)
+
+    def _whole_file(self, step: PlanStep, agent: AgentSpec, rec: StepRecord, deadline: float) -> bool:
         model = self.config.model_for(agent.name)
         source, test = self._targets(step)
         system = render_system_prompt(agent)
@@ -265,6 +275,77 @@ class _Run:
             else:
                 problems.append(f"write {write.path} refused: {obs.error or obs.summary}")
         return problems
+
+    # ------------------------------------------------------------------ the search's hooks (orchestrator/repair.py)
+    def tests_in(self, folder: Path, ids: list[str] | None) -> Tests:
+        """The tests of a candidate's own copy of the workspace (``ids``: only these tests)."""
+        from ..tools import ToolContext
+
+        ctx = ToolContext(workspace=folder, timeout_s=self.config.tool_timeout_s, sandbox=self.ctx.get_sandbox())
+        return Tests.from_observation(self._tool("run_tests", {"args": list(ids)} if ids else {}, ctx))
+
+    def write_candidate(self, cand: Any, originals: dict[str, str], rec: StepRecord) -> None:
+        """Put a candidate's file into the workspace (None: put the original files back)."""
+        writes = {cand.region.path: cand.new_text} if cand is not None else originals
+        for path, text in writes.items():
+            obs = self._tool("write_file", {"path": path, "content": text}, self.ctx)
+            if not obs.ok:
+                raise TanukiError(f"write {path} refused: {obs.error or obs.summary}", hint="check the workspace")
+            self._refresh_map([path])
+        if cand is not None:
+            rec.files_written = sorted(set(rec.files_written) | {cand.region.path})
+
+    def review_candidate(self, step: PlanStep, before: Tests, cand: Any, deadline: float) -> tuple[bool, list[str]]:
+        """The reviewer's verdict on a candidate that passed every check (it is in the workspace now)."""
+        tests = Tests(found=True, ok=True, passed=cand.passed, summary=cand.reason)
+        verdict = self._review(step, f"step-{step.id}", tests, True, [], deadline)
+        return verdict.approve, verdict.requests
+
+    def derive_checks(self, step: PlanStep, agent: AgentSpec, deadline: float) -> Any:
+        """Acceptance checks for a task without a failing test, written into the workspace (or None)."""
+        from . import checks as checks_mod
+
+        source, _ = self._targets(step)
+        sources = list(dict.fromkeys(filter(None, [source, *[p for p in step.inputs if self._is_file(p)]])))
+        sources = [p for p in sources if p.endswith(".py") and not is_test_path(p)]
+        found = checks_mod.example_checks(f"{self.task}\n{step.goal}", self.ws.root, sources)
+        if found is None and sources:
+            found = self._tester_checks(sources, deadline)
+        if found is None:
+            return None
+        found.write(self.ws.root)
+        self._emit("checks", f"{found.cases} acceptance check(s) from {found.origin} in {found.path}",
+                   checks=found.model_dump())
+        return found
+
+    def _tester_checks(self, sources: list[str], deadline: float) -> Any:
+        from . import checks as checks_mod
+
+        tester = next((a for a in self.roster.agents if a.role == "tester"
+                       and (not self.config.agents or a.name in self.config.agents)), None)
+        if tester is None:
+            return None
+        texts = {p: self.ws.inside(p).read_text(errors="replace") for p in sources}
+        modules = [Path(p).with_suffix("").as_posix().replace("/", ".") for p in sources]
+        result = self._chat(self.config.model_for(tester.name), checks_mod.tester_messages(self.task, texts),
+                            tester.output_schema, deadline)
+        found = checks_mod.parse_tester_checks(result.message.content, modules)
+        if found is None:
+            return None
+        reviewer = self.roster.get(self.config.reviewer_agent)
+        answer = self._chat(self.config.model_for(reviewer.name), checks_mod.review_messages(self.task, found),
+                            reviewer.output_schema, deadline)
+        verdict = parse_verdict(answer.message.content, reviewer.name)
+        if not verdict.malformed and not verdict.approve:
+            self._emit("checks", "the reviewer rejected the tester's checks: " + "; ".join(verdict.requests[:2]))
+            return None
+        return found
+
+    def remove_checks(self, found: Any) -> None:
+        path = self.ws.inside(found.path)
+        if path.is_file():
+            path.unlink()
+        self._test_cache.clear()
 
     def _check(self, step: PlanStep, agent: AgentSpec, rec: StepRecord, deadline: float) -> bool:
         rec.attempts += 1

@@ -9,7 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 StepKind = Literal["edit", "check", "review"]
 RunStatus = Literal["succeeded", "failed", "partial", "timed_out", "cancelled"]
-EventKind = Literal["plan", "step_start", "agent", "tool", "review", "rollback", "replan", "step_end", "done", "error"]
+EventKind = Literal["plan", "step_start", "agent", "tool", "review", "rollback", "replan", "step_end", "done", "error",
+                    "localise", "checks", "search", "candidate"]
 
 
 class RunConfig(BaseModel):
@@ -36,6 +37,14 @@ class RunConfig(BaseModel):
     planner_agent: str = "tanuki-planner-critic"  # whose model writes the plan
     reviewer_agent: str = "tanuki-code-reviewer"  # reviews each edit (review steps name their own)
     review_failing: bool = False  # also ask the reviewer when the checks already fail (costs a model call)
+    # the candidate search of edit steps (orchestrator/search.py): localise, sample small edits, validate by tests
+    search: bool = True  # False: one whole-file answer per attempt (the pre-search behaviour)
+    samples: int = Field(8, ge=1, le=64)  # candidates asked for per round
+    rounds: int = Field(3, ge=1, le=10)  # rounds of sample -> validate -> feed back the best partial candidate
+    workers: int = Field(2, ge=1, le=16)  # candidates validated at once (each in its own copy, in the sandbox)
+    gen_parallel: int = Field(2, ge=1, le=16)  # model requests in flight at once (Ollama's parallel slots)
+    coverage: bool = True  # spectrum-based localisation (Ochiai over per-test coverage) where tooling allows
+    seed: int = 0  # the sampling seeds of a run derive from it (reproducible candidates)
 
     def model_for(self, agent: str) -> str:
         return self.models.get(agent, agent)
@@ -107,6 +116,7 @@ class StepRecord(BaseModel):
     tool_calls: list[dict[str, Any]] = Field(default_factory=list)
     files_written: list[str] = Field(default_factory=list)
     error: str | None = None
+    search: dict[str, Any] | None = None  # the candidate search: localisation, rounds, candidates, the gate
     model_s: float = 0.0  # waiting for models
     tool_s: float = 0.0  # running tools (tests, linters, the agent's own calls)
     git_s: float = 0.0  # snapshots, rollback and diffs (the git tool)

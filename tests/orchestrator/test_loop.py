@@ -16,7 +16,7 @@ from .conftest import BROKEN, FIXED, WRONG, SlowEngine, approve, code, react, tr
 
 
 def run(engine, repo, tmp_path, events=None, **cfg):
-    config = RunConfig(journal_dir=tmp_path / "runs", **cfg)
+    config = RunConfig(journal_dir=tmp_path / "runs", **{"search": False, **cfg})  # the whole-file path
     return run_task("make the failing test pass", repo, engine=engine, config=config,
                     on_event=(events.append if events is not None else None))
 
@@ -143,7 +143,7 @@ def test_cancelled_run_resumes_from_its_journal(repo, tmp_path):
         if event.kind == "step_start":
             cancel.set()  # Ctrl-C while the first agent works
 
-    config = RunConfig(journal_dir=tmp_path / "runs")
+    config = RunConfig(journal_dir=tmp_path / "runs", search=False)
     report = run_task("make the failing test pass", repo, engine=engine, config=config, on_event=on_event,
                       cancel=cancel)
     assert report.status == "cancelled"
@@ -153,7 +153,7 @@ def test_cancelled_run_resumes_from_its_journal(repo, tmp_path):
     ws = tmp_path / "runs" / report.run_id / "workspace"
     (ws / "calculator.py").write_text("half-written by the interrupted step")
     resumed = run_task("", repo, engine=ScriptedEngine([code(FIXED), approve(), approve()]),
-                       config=RunConfig(journal_dir=tmp_path / "runs", resume=report.run_id))
+                       config=RunConfig(journal_dir=tmp_path / "runs", resume=report.run_id, search=False))
     assert resumed.run_id == report.run_id and resumed.status == "succeeded"
     assert (ws / "calculator.py").read_text() == FIXED
     assert "half-written" not in resumed.diff
@@ -169,12 +169,12 @@ def test_run_interrupted_while_planning_resumes_with_a_plan(repo, tmp_path):
             cancel.set()
 
     report = run_task("make the failing test pass", repo, engine=SlowEngine(["{}"], delay=0.5),
-                      config=RunConfig(journal_dir=tmp_path / "runs"), on_event=on_event, cancel=cancel)
+                      config=RunConfig(journal_dir=tmp_path / "runs", search=False), on_event=on_event, cancel=cancel)
     assert report.status == "cancelled" and report.plan == {"steps": []}
     state = Journal.existing(tmp_path / "runs", report.run_id).load()
     assert state["plan"] is None and state["tests_before"]["failed"]
     engine = ScriptedEngine(["{}", code(FIXED), approve(), approve()])
-    resumed = run_task("", repo, engine=engine, config=RunConfig(journal_dir=tmp_path / "runs", resume=report.run_id))
+    resumed = run_task("", repo, engine=engine, config=RunConfig(journal_dir=tmp_path / "runs", resume=report.run_id, search=False))
     assert resumed.status == "succeeded" and resumed.plan["source"] == "default"
     assert engine.calls[0]["model"] == "tanuki-planner-critic"
 

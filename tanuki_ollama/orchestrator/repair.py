@@ -1,0 +1,242 @@
+"""An edit step as a search: evidence -> checks -> localisation -> regions -> ``search.Search`` -> the accepted
+candidate in the workspace.
+
+- The gate is the checks that fail now: the repository's failing tests, or, for a task without one (a feature,
+  a function to implement), acceptance checks derived from the examples in the task and the docstrings, else
+  written by the tester agent and vetted by the reviewer (``checks.py``). Derived checks gate the change but are
+  not left in the repository; the report names them.
+- Localisation (``localise.py``) ranks functions and lines; the top regions become edit units (``edits.py``).
+- The writers are the routed agent plus the debugger and the coder, where the run allows them.
+- Model calls run concurrently (the engine's parallel slots), each one cut short when the run is cancelled, times
+  out or the search has its answer; their time and tokens count into the run's usage.
+
+``search_edit`` returns None where a search cannot run (nothing to check the candidates against): the step then
+falls back to a whole-file answer.
+"""
+
+from __future__ import annotations
+
+import ast
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..agents.roster import AgentSpec
+from ..errors import TanukiError
+from ..types import Message
+from .edits import Region, function_region, window_region
+from .evidence import Tests, is_test_path
+from .search import GenAnswer, Search, SearchIO, SearchResult, SearchSettings, Writer
+
+if TYPE_CHECKING:
+    from .loop import _Run
+    from .models import PlanStep, StepRecord
+
+WRITER_AGENTS = ("tanuki-debugger", "tanuki-coder")
+MAX_REGIONS = 3
+
+
+class ModelCalls:
+    """Concurrent model calls for the search, counted into the run's usage (under a lock)."""
+
+    def __init__(self, run: _Run, deadline: float):
+        self.run, self.deadline = run, deadline
+        self.lock = threading.Lock()
+
+    def _options(self, opts: dict[str, Any]) -> dict[str, Any]:
+        cfg = self.run.config
+        out = {"num_ctx": cfg.num_ctx, **opts}
+        if cfg.num_thread:
+            out["num_thread"] = cfg.num_thread
+        return out
+
+    def _count(self, seconds: float, prompt: int, completion: int) -> None:
+        with self.lock:
+            usage = self.run.usage
+            usage["model_requests"] += 1
+            usage["model_calls"] += 1
+            usage["model_s"] += seconds
+            usage["prompt_tokens"] += prompt
+            usage["completion_tokens"] += completion
+
+    def chat(self, model: str, messages: list[Message], schema: dict, opts: dict,
+             abort: threading.Event) -> GenAnswer:
+        t0 = time.monotonic()
+        parts: list[str] = []
+        usage = None
+        stream = self.run.engine.chat_stream(model, messages, format=schema, options=self._options(opts),
+                                             keep_alive=self.run.residency.keep_alive_for(model))
+        try:
+            for chunk in stream:
+                parts.append(chunk.content)
+                usage = chunk.usage or usage
+                if abort.is_set() or time.monotonic() >= self.deadline:
+                    break
+        finally:
+            stream.close()
+        seconds = time.monotonic() - t0
+        prompt, completion = (usage.prompt_tokens, usage.completion_tokens) if usage else (0, 0)
+        self._count(seconds, prompt, completion)
+        return GenAnswer("".join(parts), completion, seconds)
+
+    def complete(self, model: str, prompt: str, opts: dict, abort: threading.Event) -> GenAnswer:
+        t0 = time.monotonic()
+        if abort.is_set():
+            return GenAnswer("", 0, 0.0)
+        result = self.run.engine.generate(model, prompt, raw=True, options=self._options(opts),
+                                          keep_alive=self.run.residency.keep_alive_for(model))
+        seconds = time.monotonic() - t0
+        self._count(seconds, result.usage.prompt_tokens, result.usage.completion_tokens)
+        return GenAnswer(result.message.content, result.usage.completion_tokens, seconds)
+
+
+# --------------------------------------------------------------------------------------------- pieces
+def writers(run: _Run, agent: AgentSpec) -> list[Writer]:
+    allowed = run.config.agents
+    names = [agent.name, *[n for n in WRITER_AGENTS if n != agent.name and (not allowed or n in allowed)]]
+    out = []
+    for name in dict.fromkeys(names):
+        try:
+            spec = run.roster.get(name)
+        except TanukiError:
+            continue
+        out.append(Writer(spec.name, spec.role, run.config.model_for(spec.name)))
+    return out
+
+
+def regions_from(loc: Any, root: Path) -> list[Region]:
+    """Edit units from the localisation: the top functions whole (a long one as a window around its suspicious
+    line), else windows around the top lines."""
+    out: list[Region] = []
+    texts: dict[str, str] = {}
+
+    def text(path: str) -> str:
+        if path not in texts:
+            texts[path] = (root / path).read_text(encoding="utf-8", errors="replace")
+        return texts[path]
+
+    for f in loc.functions:
+        if len(out) >= MAX_REGIONS:
+            break
+        if is_test_path(f.path) or f.start is None or f.end is None or not (root / f.path).is_file():
+            continue
+        out.append(function_region(f.path, text(f.path), f.function, f.start, f.end, focus=f.line))
+    if not out:
+        for s in loc.lines[:MAX_REGIONS]:
+            if not is_test_path(s.path) and (root / s.path).is_file():
+                out.append(window_region(s.path, text(s.path), s.line))
+    return out
+
+
+def test_source(root: Path, test_id: str, max_lines: int = 30) -> str:
+    """The source of a failing Python test (``file.py::[Class::]name``), for the prompt."""
+    parts = test_id.split("::")
+    path = root / parts[0]
+    if len(parts) < 2 or not parts[0].endswith(".py") or not path.is_file():
+        return ""
+    text = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return ""
+    name = parts[-1].split("[")[0]
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name:
+            lines = (ast.get_source_segment(text, node) or "").splitlines()
+            return "\n".join(lines[:max_lines])
+    return ""
+
+
+def _empty_body(region: Region) -> bool:
+    """A function with nothing but a docstring, ``pass`` or ``...`` (a function to implement)."""
+    if region.language != "python":
+        return False
+    try:
+        import textwrap
+
+        tree = ast.parse(textwrap.dedent(region.text))
+    except SyntaxError:
+        return False
+    fn = next((n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))), None)
+    if fn is None:
+        return False
+    body = [n for n in fn.body if not (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant))
+            and not isinstance(n, ast.Pass)]
+    return not body
+
+
+# --------------------------------------------------------------------------------------------- the step
+def search_edit(run: _Run, step: PlanStep, agent: AgentSpec, rec: StepRecord, deadline: float) -> bool | None:
+    from .localise import localise
+
+    tests = run._tests()
+    checks = None
+    if not (tests.failed or tests.errors):
+        checks = run.derive_checks(step, agent, deadline)
+        if checks is None:
+            return None
+        tests = run._tests()
+        if not (tests.failed or tests.errors):  # the code already does what the checks say
+            run.remove_checks(checks)
+            return None
+    gate = list(dict.fromkeys(tests.failed + tests.errors))
+    t0 = time.monotonic()
+    loc = localise(run.ws.root, tests, registry=run.registry, ctx=run.ctx, task=f"{run.task}\n{step.goal}",
+                   repomap=run._map(), coverage=run.config.coverage)
+    loc_s = time.monotonic() - t0
+    regions = regions_from(loc, run.ws.root)
+    run._emit("localise", f"localised in {loc_s:.1f}s: {loc.summary()}", localisation=loc.as_dict())
+    if not regions:
+        if checks is not None:
+            run.remove_checks(checks)
+        return None
+    files = {r.path: (run.ws.root / r.path).read_text(encoding="utf-8") for r in regions}
+    implement = checks is not None and _empty_body(regions[0])
+    calls = ModelCalls(run, deadline)
+    for model in dict.fromkeys(w.model for w in writers(run, agent)):
+        run._use(model)
+    io = SearchIO(chat=calls.chat, complete=calls.complete,
+                  run_tests=lambda folder, ids: run.tests_in(folder, ids),
+                  review=lambda cand: run.review_candidate(step, tests, cand, deadline),
+                  apply_to_workspace=lambda cand: run.write_candidate(cand, files, rec),
+                  check_limits=run._check_limits,
+                  emit=lambda kind, message, **data: run._emit(kind, message, step=step.id, **data))
+    cfg = run.config
+    settings = SearchSettings(samples=cfg.samples, rounds=cfg.rounds, workers=cfg.workers,
+                              gen_parallel=cfg.gen_parallel, seed=cfg.seed, num_predict=cfg.num_predict,
+                              deadline=deadline)
+    test_code = "\n\n".join(filter(None, (test_source(run.ws.root, g) for g in gate[:2])))
+    search = Search(run.ws.root, files, f"{run.task}\n{step.goal}".strip(), tests, gate, regions,
+                    writers(run, agent), io, settings, test_code=test_code, implement=implement)
+    result = search.run()
+    result.stats["localisation_s"] = round(loc_s, 3)
+    record(run, rec, result, loc, gate, checks)
+    if checks is not None:
+        run.remove_checks(checks)
+    if result.accepted is None:
+        rec.error = _why(result)
+        return False
+    return True
+
+
+def record(run: _Run, rec: StepRecord, result: SearchResult, loc: Any, gate: list[str], checks: Any) -> None:
+    rec.attempts += len(result.rounds)
+    rec.search = {**result.as_dict(), "localisation": loc.as_dict(), "gate": gate,
+                  "checks": checks.model_dump() if checks is not None else None}
+    total = run.usage.setdefault("search", {})
+    for key, value in result.stats.items():
+        if isinstance(value, (int, float)) and key != "candidates_per_min":
+            total[key] = round(total.get(key, 0) + value, 3)
+    total["rounds"] = total.get("rounds", 0) + len(result.rounds)
+    minutes = max(1e-9, total.get("wall_s", 0.0) / 60)
+    total["candidates_per_min"] = round(total.get("candidates", 0) / minutes, 2)
+
+
+def _why(result: SearchResult) -> str:
+    counts: dict[str, int] = {}
+    for c in result.candidates:
+        counts[c.status] = counts.get(c.status, 0) + 1
+    parts = ", ".join(f"{n} {s}" for s, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+    best = f"; best partial: candidate {result.best.id} ({result.best.reason[:120]})" if result.best else ""
+    return f"no candidate passed the checks in {len(result.rounds)} round(s) ({parts or 'no candidates'}){best}"

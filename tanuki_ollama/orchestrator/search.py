@@ -1,0 +1,520 @@
+"""The candidate search of an edit step: sample many small edits, check them cheaply, let the tests decide.
+
+Each round asks the writer agents for ``samples`` candidates over the localised regions (``edits.Region``),
+varying the agent, the prompt (a JSON repair request with the failing evidence, or a plain continuation of the
+code from its suspicious line: infilling, as AlphaRepair does) and the temperature (the first candidate of a run
+is greedy). Every candidate is applied to its file, checked for syntax before anything runs, deduplicated by
+its normalised form, then validated in its own copy of the workspace through the sandbox (a bounded pool; the
+failing checks first, the whole suite only for candidates that fix them). The first candidate that passes
+everything and is approved by the reviewer ends the search; a candidate that breaks a test which passed before
+is never accepted. Otherwise the best partial candidate (more checks fixed, nothing broken, smaller diff) and
+its new failure seed the next round (self-debugging), and rejected candidates are shown as "tried before".
+
+The search knows nothing of engines or tools: the run hands it a ``SearchIO`` (model calls, validation,
+review, limits, events), so the same search runs under the CLI, the server and the benches.
+"""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..agents.prompts import render_template
+from ..types import Message
+from .edits import EDIT_SCHEMA, Candidate, Region, apply, code_of, diff_size, normal_key, static_check
+from .evidence import Tests
+
+COPY_IGNORE = (".git", ".tanuki", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", "*.pyc")
+FENCE = {"python": "python", "javascript": "javascript", "typescript": "typescript", "java": "java", "go": "go",
+         "c": "c", "cpp": "cpp", "rust": "rust"}
+COMMENT = {"python": "#"}  # every other language of the sandbox comments with //
+VARIANTS = ("complete", "repair", "complete-hint")
+CONTINUATION_TOKENS = 256
+CHAT_STOPS = ["<|im_end|>", "<|im_start|>", "<|endoftext|>", "\n```"]
+
+
+@dataclass
+class Writer:
+    agent: str
+    role: str
+    model: str
+
+
+@dataclass
+class GenRequest:
+    """One model call for one candidate (built by ``SearchPlan.requests``)."""
+
+    index: int
+    writer: Writer
+    region: Region
+    variant: str
+    temperature: float
+    seed: int
+    messages: list[Message] | None = None  # a chat request (JSON edit schema)
+    prompt: str | None = None  # a raw continuation
+    prefix_lines: list[str] = field(default_factory=list)  # region lines kept before the continuation
+
+
+@dataclass
+class GenAnswer:
+    text: str
+    tokens: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class SearchIO:
+    """What the search needs from the run: all of it thread-safe where the pools call it."""
+
+    chat: Callable[[str, list[Message], dict, dict, threading.Event], GenAnswer]
+    complete: Callable[[str, str, dict, threading.Event], GenAnswer]
+    run_tests: Callable[[Path, list[str] | None], Tests]  # in a folder; args: test ids to run (None: all)
+    review: Callable[[Candidate], tuple[bool, list[str]]] | None  # (approve, requests); candidate applied
+    apply_to_workspace: Callable[[Candidate | None], None]  # write the candidate's file (None: undo)
+    check_limits: Callable[[], None]
+    emit: Callable[..., None]
+
+
+@dataclass
+class SearchSettings:
+    samples: int = 8
+    rounds: int = 3
+    workers: int = 2
+    gen_parallel: int = 2
+    seed: int = 0
+    num_predict: int = 384
+    deadline: float = float("inf")
+
+
+@dataclass
+class SearchResult:
+    accepted: Candidate | None
+    candidates: list[Candidate]
+    rounds: list[dict[str, Any]]
+    stats: dict[str, Any]
+    best: Candidate | None = None  # the best partial candidate when none passed
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"accepted": self.accepted.as_dict() if self.accepted else None,
+                "best_partial": self.best.as_dict() if self.best and not self.accepted else None,
+                "rounds": self.rounds, "stats": self.stats,
+                "candidates": [c.as_dict() for c in self.candidates][:200]}
+
+
+# --------------------------------------------------------------------------------------------- prompts
+def _comment(lang: str) -> str:
+    return COMMENT.get(lang, "//")
+
+
+def _failures(tests: Tests, gate: list[str], limit: int = 3) -> list[dict[str, str]]:
+    names = [n for n in tests.failed + tests.errors if n in gate or not gate] or tests.failed + tests.errors
+    return [{"name": n, "message": (tests.messages.get(n) or "").strip()[:600]} for n in names[:limit]]
+
+
+def repair_messages(writer: Writer, region: Region, task: str, tests: Tests, gate: list[str], test_code: str,
+                    tried: list[Candidate], requests: list[str], implement: bool) -> list[Message]:
+    lines = region.text.splitlines()
+    focus = lines[region.focus - region.start] if region.focus and 0 <= region.focus - region.start < len(lines) \
+        else ""
+    fence = FENCE.get(region.language, "")
+    user = render_template("search/repair.j2", task=task, failures=_failures(tests, gate), test_code=test_code,
+                           fence=fence, tried=[{"code": t.code.strip()[:800], "reason": t.reason[:200]}
+                                               for t in tried[-2:]],
+                           requests=requests, region=region, focus_line=focus, implement=implement)
+    system = render_template("search/system.j2", name=writer.agent, role=writer.role)
+    return [Message(role="system", content=system), Message(role="user", content=user)]
+
+
+def continuation(file_text: str, region: Region, cut: int, hint: str) -> tuple[str, list[str]]:
+    """A raw prompt that stops at line ``cut`` of the region (the file above it, the region's lines before it and
+    an optional hint comment); the model writes the rest of the region. Returns (prompt, kept region lines)."""
+    lines = file_text.splitlines()
+    kept = lines[region.start - 1:cut - 1]
+    prompt_lines = lines[:cut - 1]
+    if hint:
+        target = lines[cut - 1] if cut - 1 < len(lines) else ""
+        indent = target[: len(target) - len(target.lstrip())] or "    "
+        prompt_lines.append(f"{indent}{_comment(region.language)} {hint}")
+    return "\n".join(prompt_lines) + "\n", kept
+
+
+def continuation_stops(region: Region) -> list[str]:
+    if region.language == "python":
+        return [*CHAT_STOPS, "\ndef ", "\nclass ", "\n@", "\nif __name__", "\nprint(", "\n#"]
+    return CHAT_STOPS
+
+
+def finish_region(region: Region, kept: list[str], completion: str) -> str | None:
+    """The region's new text: the kept lines, then the completion up to the end of the function (Python: the
+    first line indented no deeper than the ``def``; brace languages: the brace that closes the function)."""
+    header = next((ln for ln in region.text.splitlines() if ln.strip()), "")
+    base = len(header) - len(header.lstrip())
+    out = list(kept)
+    if region.language == "python":
+        for line in completion.splitlines():
+            if line.strip() and len(line) - len(line.lstrip()) <= base:  # the function has ended
+                break
+            out.append(line.rstrip())
+        while out and not out[-1].strip():
+            out.pop()
+        return "\n".join(out) if len(out) > len(kept) else None
+    depth = sum(ln.count("{") - ln.count("}") for ln in kept)
+    started = depth > 0
+    for line in completion.splitlines():
+        out.append(line.rstrip())
+        depth += line.count("{") - line.count("}")
+        started = started or "{" in line
+        if started and depth <= 0:
+            return "\n".join(out)
+    return None  # never closed: cut off
+
+
+# --------------------------------------------------------------------------------------------- the plan
+class SearchPlan:
+    """Which candidates a round asks for: regions by rank (the best region gets the most samples), writers and
+    variants in turn, temperatures spread from greedy to hot, a seed for each."""
+
+    def __init__(self, regions: list[Region], writers: list[Writer], settings: SearchSettings):
+        self.regions, self.writers, self.settings = regions, writers, settings
+        self.counter = itertools.count()
+
+    def region_order(self, n: int) -> list[Region]:
+        weights = [max(1, len(self.regions) - i) for i in range(len(self.regions))]
+        order: list[Region] = []
+        for i in itertools.cycle(range(len(self.regions))):
+            if len(order) >= n:
+                break
+            if weights[i] > 0:
+                order.append(self.regions[i])
+                weights[i] -= 1
+            if not any(weights):
+                weights = [max(1, len(self.regions) - j) for j in range(len(self.regions))]
+        return order
+
+    def temperatures(self, n: int, rnd: int) -> list[float]:
+        if n == 1:
+            return [0.0 if rnd == 0 else 0.7]
+        hot = [round(0.3 + 0.8 * i / max(1, n - 1), 2) for i in range(n)]
+        return [0.0, *hot[1:]] if rnd == 0 else hot
+
+    def variants(self, implement: bool) -> tuple[str, ...]:
+        return ("complete", "repair") if implement else VARIANTS
+
+
+# --------------------------------------------------------------------------------------------- the search
+class Search:
+    def __init__(self, root: Path, files: dict[str, str], task: str, before: Tests, gate: list[str],
+                 regions: list[Region], writers: list[Writer], io: SearchIO, settings: SearchSettings,
+                 test_code: str = "", implement: bool = False):
+        self.root, self.files, self.task, self.before, self.gate = root, files, task, before, gate
+        self.io, self.s, self.test_code, self.implement = io, settings, test_code, implement
+        self.plan = SearchPlan(regions, writers, settings)
+        self.candidates: list[Candidate] = []
+        self.seen: dict[str, Candidate] = {}
+        self.rounds: list[dict[str, Any]] = []
+        self.stats = {"candidates": 0, "unique": 0, "duplicates": 0, "syntax": 0, "validated": 0,
+                      "generation_s": 0.0, "validation_s": 0.0, "review_s": 0.0, "tokens": 0, "wall_s": 0.0}
+        self.abort = threading.Event()
+        self.requests: list[str] = []
+        self.evidence = before
+        self.best: Candidate | None = None
+        self.ids = itertools.count(1)
+
+    # ------------------------------------------------------------------ requests
+    def _requests(self, rnd: int) -> list[GenRequest]:
+        n = self.s.samples
+        regions = self.plan.region_order(n)
+        temps = self.plan.temperatures(n, rnd)
+        variants = self.plan.variants(self.implement)
+        out = []
+        for i in range(n):
+            writer = self.plan.writers[i % len(self.plan.writers)]
+            region = self._current(regions[i])
+            variant = variants[(i + rnd) % len(variants)]
+            seed = self.s.seed * 100_003 + rnd * 1009 + i
+            req = GenRequest(i, writer, region, variant, temps[i], seed)
+            if variant == "repair":
+                tried = [c for c in self.candidates if c.region.path == region.path
+                         and c.status in ("failing", "broke", "partial")]
+                req.messages = repair_messages(writer, region, self.task, self.evidence, self.gate, self.test_code,
+                                               tried, self.requests, self.implement)
+            else:
+                cut = self._cut(region, i)
+                hint = self._hint(region, cut) if variant == "complete-hint" else ""
+                req.prompt, req.prefix_lines = continuation(self._text(region.path), region, cut, hint)
+            out.append(req)
+        return out
+
+    def _current(self, region: Region) -> Region:
+        """The region as it stands in the best partial candidate (self-debugging builds on it)."""
+        best = self.best
+        if best is None or best.region.path != region.path or best.region.start != region.start:
+            return region
+        lines = best.new_text.splitlines()
+        end = region.end + (len(lines) - len(self.files[region.path].splitlines()))
+        return Region(region.path, region.start, end, "\n".join(lines[region.start - 1:end]), region.function,
+                      region.focus, region.kind)
+
+    def _text(self, path: str) -> str:
+        best = self.best
+        return best.new_text if best is not None and best.region.path == path else self.files[path]
+
+    def _cut(self, region: Region, i: int) -> int:
+        """Where a continuation starts: the suspicious line, or (every other time) the first line of the body."""
+        lines = region.text.splitlines()
+        body = next((region.start + k for k, ln in enumerate(lines[1:], 1) if ln.strip()
+                     and not ln.strip().startswith(("#", "//", "/*", "*", '"""', "'''", "@"))), region.start + 1)
+        if self.implement:
+            return self._after_docstring(region)
+        focus = region.focus if region.focus and region.start < region.focus <= region.end else body
+        return focus if i % 2 == 0 else min(focus, body)
+
+    def _after_docstring(self, region: Region) -> int:
+        """For a function to implement: the first line after its signature and docstring."""
+        lines = region.text.splitlines()
+        k, in_doc = 1, None
+        while k < len(lines):
+            s = lines[k].strip()
+            if in_doc:
+                if in_doc in s:
+                    in_doc = None
+                k += 1
+                continue
+            if s.startswith(('"""', "'''")):
+                q = s[:3]
+                if s.count(q) == 1 or s == q:
+                    in_doc = q
+                k += 1
+                continue
+            if not s or s.startswith(("#", "//", "*", "/*")):
+                k += 1
+                continue
+            if s == "pass" or s == "...":
+                break
+            break
+        return region.start + k
+
+    def _hint(self, region: Region, cut: int) -> str:
+        fails = _failures(self.evidence, self.gate, 1)
+        msg = fails[0]["message"].splitlines()[0][:120] if fails and fails[0]["message"] else ""
+        old = self._text(region.path).splitlines()[cut - 1].strip() if cut - 1 < len(
+            self._text(region.path).splitlines()) else ""
+        if self.implement:
+            return f"implementation ({msg})" if msg else "implementation"
+        return f"fixed: was `{old}`" + (f", failing: {msg}" if msg else "")
+
+    # ------------------------------------------------------------------ one candidate
+    def _generate(self, req: GenRequest) -> tuple[GenRequest, GenAnswer]:
+        opts = {"temperature": req.temperature, "seed": req.seed, "num_predict": self.s.num_predict}
+        if req.messages is not None:
+            return req, self.io.chat(req.writer.model, req.messages, EDIT_SCHEMA, opts, self.abort)
+        # a continuation ends where the function does: stop at the next top-level definition
+        opts.update(num_predict=min(self.s.num_predict, CONTINUATION_TOKENS), stop=continuation_stops(req.region))
+        return req, self.io.complete(req.writer.model, req.prompt or "", opts, self.abort)
+
+    def _candidate(self, req: GenRequest, answer: GenAnswer, rnd: int) -> Candidate:
+        region = req.region
+        if req.messages is not None:
+            code = code_of(answer.text)
+        else:
+            code = finish_region(region, req.prefix_lines, answer.text)
+        cand = Candidate(next(self.ids), region, code or "", req.writer.agent, req.variant, req.temperature, rnd,
+                         gen_s=answer.seconds, tokens=answer.tokens)
+        self.candidates.append(cand)
+        self.stats["candidates"] += 1
+        if not code or not code.strip():
+            cand.status, cand.reason = "empty", "the answer held no code"
+            return cand
+        base = self._text(region.path)
+        cand.new_text = apply(base, region, code)
+        cand.diff_lines = diff_size(self.files[region.path], cand.new_text)
+        if cand.new_text == self.files[region.path] or cand.diff_lines == 0:
+            cand.status, cand.reason = "no-op", "the code did not change"
+            return cand
+        error = static_check(region.path, cand.new_text)
+        if error:
+            cand.status, cand.reason = "syntax", error
+            self.stats["syntax"] += 1
+            return cand
+        cand.key = normal_key(region.path, cand.new_text)
+        if cand.key in self.seen:
+            cand.status, cand.reason = "duplicate", f"same as candidate {self.seen[cand.key].id}"
+            self.stats["duplicates"] += 1
+            return cand
+        self.seen[cand.key] = cand
+        self.stats["unique"] += 1
+        return cand
+
+    def _validate(self, cand: Candidate) -> Candidate:
+        """Run the checks on a copy of the workspace holding the candidate: the failing checks first, then the
+        whole suite (a candidate must not break what passed)."""
+        t0 = time.monotonic()
+        tmp = Path(tempfile.mkdtemp(prefix="tanuki-cand-"))
+        try:
+            work = tmp / "ws"
+            shutil.copytree(self.root, work, symlinks=True, ignore=shutil.ignore_patterns(*COPY_IGNORE))
+            (work / cand.region.path).write_text(cand.new_text, encoding="utf-8")
+            if self.gate and self.before.passed > 0:  # other tests exist: the failing ones first
+                first = self.io.run_tests(work, self.gate)
+                if not first.ok and first.found:
+                    self._judge(cand, first, partial_run=True)
+                    return cand
+            self._judge(cand, self.io.run_tests(work, None), partial_run=False)
+            return cand
+        finally:
+            cand.val_s = time.monotonic() - t0
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def _judge(self, cand: Candidate, tests: Tests, partial_run: bool) -> None:
+        before_bad = set(self.before.failed) | set(self.before.errors)
+        bad = tests.failed + tests.errors
+        cand.failed, cand.passed, cand.messages = bad, tests.passed, tests.messages
+        cand.new_failures = [n for n in bad if n not in before_bad]
+        fixed = [g for g in self.gate if g not in bad]
+        if tests.ok:
+            cand.status, cand.reason = "passed", f"all checks pass ({tests.summary})"
+        elif cand.new_failures:
+            cand.status = "broke"
+            cand.reason = "breaks " + ", ".join(cand.new_failures[:3]) + _first_message(tests, cand.new_failures)
+        elif fixed and not partial_run:
+            cand.status = "partial"
+            cand.reason = f"fixes {len(fixed)}/{len(self.gate)}; still failing " + ", ".join(bad[:3]) \
+                + _first_message(tests, bad)
+        elif fixed:
+            cand.status, cand.reason = "partial", f"fixes {len(fixed)}/{len(self.gate)} of the failing checks" \
+                + _first_message(tests, bad)
+        else:
+            cand.status = "failing"
+            cand.reason = "still failing " + ", ".join(bad[:3]) + _first_message(tests, bad)
+
+    # ------------------------------------------------------------------ rounds
+    def run(self) -> SearchResult:
+        t0 = time.monotonic()
+        accepted = None
+        with ThreadPoolExecutor(self.s.gen_parallel, thread_name_prefix="cand-gen") as gen_pool, \
+                ThreadPoolExecutor(self.s.workers, thread_name_prefix="cand-val") as val_pool:
+            for rnd in range(self.s.rounds):
+                accepted = self._round(rnd, gen_pool, val_pool)
+                if accepted is not None or time.monotonic() >= self.s.deadline:
+                    break
+            self.abort.set()
+        self.stats["wall_s"] = round(time.monotonic() - t0, 3)
+        for key in ("generation_s", "validation_s", "review_s"):
+            self.stats[key] = round(self.stats[key], 3)
+        minutes = max(1e-9, self.stats["wall_s"] / 60)
+        self.stats["candidates_per_min"] = round(self.stats["candidates"] / minutes, 2)
+        return SearchResult(accepted, self.candidates, self.rounds, self.stats, self.best)
+
+    def _round(self, rnd: int, gen_pool: ThreadPoolExecutor, val_pool: ThreadPoolExecutor) -> Candidate | None:
+        t0 = time.monotonic()
+        self.io.emit("search", f"round {rnd + 1}: {self.s.samples} candidate(s) over {len(self.plan.regions)} "
+                     f"region(s)", round=rnd + 1)
+        seq = itertools.count()
+        order: dict[Future, int] = {}
+
+        def submit(pool: ThreadPoolExecutor, fn: Callable, arg: Any) -> Future:
+            fut = pool.submit(fn, arg)
+            order[fut] = next(seq)
+            return fut
+
+        gens: set[Future] = {submit(gen_pool, self._generate, r) for r in self._requests(rnd)}
+        vals: set[Future] = set()
+        accepted: Candidate | None = None
+        round_cands: list[Candidate] = []
+        try:
+            while (gens or vals) and accepted is None:
+                self.io.check_limits()
+                if time.monotonic() >= self.s.deadline:
+                    break
+                done, _ = wait(gens | vals, timeout=0.1, return_when=FIRST_COMPLETED)
+                for fut in sorted(done, key=lambda f: order[f]):  # in the order asked: reproducible
+                    if fut in gens:
+                        gens.discard(fut)
+                        req, answer = fut.result()
+                        self.stats["generation_s"] += answer.seconds
+                        self.stats["tokens"] += answer.tokens
+                        cand = self._candidate(req, answer, rnd)
+                        round_cands.append(cand)
+                        if cand.status == "new":
+                            vals.add(submit(val_pool, self._validate, cand))
+                        else:
+                            self._report(cand)
+                    else:
+                        vals.discard(fut)
+                        cand = fut.result()
+                        self.stats["validated"] += 1
+                        self.stats["validation_s"] += cand.val_s
+                        self._report(cand)
+                        if cand.status == "passed" and accepted is None:
+                            accepted = self._review(cand)
+                        elif cand.status == "partial" and _better(cand, self.best):
+                            self.best = cand
+        finally:
+            for fut in gens | vals:
+                fut.cancel()
+            if accepted is not None:
+                self.abort.set()
+                wait(gens | vals, timeout=30)
+                self.abort.clear()
+        if accepted is None:
+            self._feedback(round_cands)
+        self.rounds.append(_round_summary(rnd, round_cands, accepted, time.monotonic() - t0))
+        return accepted
+
+    def _review(self, cand: Candidate) -> Candidate | None:
+        if self.io.review is None:
+            cand.status = "accepted"
+            return cand
+        t0 = time.monotonic()
+        self.io.apply_to_workspace(cand)
+        approve, requests = self.io.review(cand)
+        self.stats["review_s"] += time.monotonic() - t0
+        if approve:
+            cand.status = "accepted"
+            return cand
+        self.io.apply_to_workspace(None)
+        cand.status, cand.reason = "rejected", "reviewer: " + "; ".join(requests[:3])
+        self.requests = requests[:3]
+        self._report(cand)
+        return None
+
+    def _feedback(self, cands: list[Candidate]) -> None:
+        """The next round's evidence: the best partial candidate's failures (self-debugging)."""
+        if self.best is not None:
+            self.evidence = Tests(found=True, ok=False, passed=self.best.passed, failed=self.best.failed,
+                                  messages=self.best.messages, summary=self.best.reason)
+
+    def _report(self, cand: Candidate) -> None:
+        self.io.emit("candidate", f"candidate {cand.id} ({cand.agent}, {cand.variant}, t={cand.temperature}, "
+                     f"{cand.region.label()}): {cand.status}" + (f": {cand.reason[:160]}" if cand.reason else ""),
+                     candidate=cand.as_dict())
+
+
+def _first_message(tests: Tests, names: list[str]) -> str:
+    for n in names:
+        msg = (tests.messages.get(n) or "").strip().splitlines()
+        if msg:
+            return f" ({msg[0][:200]})"
+    return ""
+
+
+def _better(cand: Candidate, best: Candidate | None) -> bool:
+    if best is None:
+        return True
+    return (len(cand.failed), cand.diff_lines) < (len(best.failed), best.diff_lines)
+
+
+def _round_summary(rnd: int, cands: list[Candidate], accepted: Candidate | None, seconds: float) -> dict[str, Any]:
+    by_status: dict[str, int] = {}
+    for c in cands:
+        by_status[c.status] = by_status.get(c.status, 0) + 1
+    return {"round": rnd + 1, "candidates": len(cands), "by_status": by_status, "seconds": round(seconds, 2),
+            "accepted": accepted.id if accepted else None}
