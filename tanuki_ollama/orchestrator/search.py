@@ -61,6 +61,7 @@ class GenRequest:
     messages: list[Message] | None = None  # a chat request (JSON edit schema)
     prompt: str | None = None  # a raw continuation
     prefix_lines: list[str] = field(default_factory=list)  # region lines kept before the continuation
+    indent: str = ""  # the indentation the raw prompt ends with
 
 
 @dataclass
@@ -133,17 +134,21 @@ def repair_messages(writer: Writer, region: Region, task: str, tests: Tests, gat
     return [Message(role="system", content=system), Message(role="user", content=user)]
 
 
-def continuation(file_text: str, region: Region, cut: int, hint: str) -> tuple[str, list[str]]:
-    """A raw prompt that stops at line ``cut`` of the region (the file above it, the region's lines before it and
-    an optional hint comment); the model writes the rest of the region. Returns (prompt, kept region lines)."""
+def continuation(file_text: str, region: Region, cut: int, hint: str) -> tuple[str, list[str], str]:
+    """A raw prompt that stops at line ``cut`` of the region (the file above it, the region's lines before it, an
+    optional hint comment, and the indentation of line ``cut``, so a small model goes on writing code in the body);
+    the model writes the rest of the region. Returns (prompt, kept region lines, the indentation)."""
     lines = file_text.splitlines()
     kept = lines[region.start - 1:cut - 1]
     prompt_lines = lines[:cut - 1]
+    target = lines[cut - 1] if cut - 1 < len(lines) else ""
+    indent = target[: len(target) - len(target.lstrip())]
+    if not target.strip() or not indent:
+        header = next((ln for ln in kept if ln.strip()), "")
+        indent = header[: len(header) - len(header.lstrip())] + "    "
     if hint:
-        target = lines[cut - 1] if cut - 1 < len(lines) else ""
-        indent = target[: len(target) - len(target.lstrip())] or "    "
         prompt_lines.append(f"{indent}{_comment(region.language)} {hint}")
-    return "\n".join(prompt_lines) + "\n", kept
+    return "\n".join(prompt_lines) + "\n" + indent, kept, indent
 
 
 def continuation_stops(region: Region) -> list[str]:
@@ -152,9 +157,10 @@ def continuation_stops(region: Region) -> list[str]:
     return CHAT_STOPS
 
 
-def finish_region(region: Region, kept: list[str], completion: str) -> str | None:
-    """The region's new text: the kept lines, then the completion up to the end of the function (Python: the
-    first line indented no deeper than the ``def``; brace languages: the brace that closes the function)."""
+def finish_region(region: Region, kept: list[str], completion: str, indent: str = "") -> str | None:
+    """The region's new text: the kept lines, then ``indent`` + the completion up to the end of the function
+    (Python: the first line indented no deeper than the ``def``; brace languages: the brace that closes it)."""
+    completion = indent + completion
     header = next((ln for ln in region.text.splitlines() if ln.strip()), "")
     base = len(header) - len(header.lstrip())
     out = list(kept)
@@ -226,6 +232,7 @@ class Search:
         self.requests: list[str] = []
         self.evidence = before
         self.best: Candidate | None = None
+        self.fallback: Candidate | None = None  # passes every check, rejected by the reviewer
         self.ids = itertools.count(1)
 
     # ------------------------------------------------------------------ requests
@@ -249,7 +256,7 @@ class Search:
             else:
                 cut = self._cut(region, i)
                 hint = self._hint(region, cut) if variant == "complete-hint" else ""
-                req.prompt, req.prefix_lines = continuation(self._text(region.path), region, cut, hint)
+                req.prompt, req.prefix_lines, req.indent = continuation(self._text(region.path), region, cut, hint)
             out.append(req)
         return out
 
@@ -325,7 +332,7 @@ class Search:
         if req.messages is not None:
             code = code_of(answer.text)
         else:
-            code = finish_region(region, req.prefix_lines, answer.text)
+            code = finish_region(region, req.prefix_lines, answer.text, req.indent)
         cand = Candidate(next(self.ids), region, code or "", req.writer.agent, req.variant, req.temperature, rnd,
                          gen_s=answer.seconds, tokens=answer.tokens)
         self.candidates.append(cand)
@@ -464,6 +471,8 @@ class Search:
                 self.abort.set()
                 wait(gens | vals, timeout=30)
                 self.abort.clear()
+        if accepted is None and self.fallback is not None:
+            accepted = self._overrule(self.fallback)
         if accepted is None:
             self._feedback(round_cands)
         self.rounds.append(_round_summary(rnd, round_cands, accepted, time.monotonic() - t0))
@@ -483,8 +492,19 @@ class Search:
         self.io.apply_to_workspace(None)
         cand.status, cand.reason = "rejected", "reviewer: " + "; ".join(requests[:3])
         self.requests = requests[:3]
+        if self.fallback is None or cand.diff_lines < self.fallback.diff_lines:
+            self.fallback = cand
         self._report(cand)
         return None
+
+    def _overrule(self, cand: Candidate) -> Candidate:
+        """The round found no candidate that both passes and satisfies the reviewer: the tests rank first, so the
+        smallest passing candidate is taken, and the reviewer's objections stay in the report."""
+        self.io.apply_to_workspace(cand)
+        cand.status = "accepted"
+        cand.reason = f"every check passes; the reviewer's objections are kept in the report ({cand.reason})"
+        self._report(cand)
+        return cand
 
     def _feedback(self, cands: list[Candidate]) -> None:
         """The next round's evidence: the best partial candidate's failures (self-debugging)."""

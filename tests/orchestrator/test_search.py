@@ -98,11 +98,11 @@ def test_edit_units_apply_reindent_and_check():
 
 def test_a_continuation_ends_with_its_function():
     region = function_region("calc.py", SRC, "add", 1, 2, focus=2)
-    prompt, kept = continuation(SRC, region, 2, "fixed: was `return a - b`")
-    assert prompt == "def add(a, b):\n    # fixed: was `return a - b`\n" and kept == ["def add(a, b):"]
-    assert finish_region(region, kept, "    return a + b\n\n\ndef sub(a, b):\n    pass") == \
+    prompt, kept, indent = continuation(SRC, region, 2, "fixed: was `return a - b`")
+    assert prompt == "def add(a, b):\n    # fixed: was `return a - b`\n    " and kept == ["def add(a, b):"]
+    assert finish_region(region, kept, "return a + b\n\n\ndef sub(a, b):\n    pass", indent) == \
         "def add(a, b):\n    return a + b"
-    assert finish_region(region, kept, "\ndef other():\n") is None  # wrote nothing of the body
+    assert finish_region(region, kept, "\ndef other():\n", indent) is None  # wrote nothing of the body
     java = "class S {\n  static int f(int x) {\n    return x - 1;\n  }\n}\n"
     jr = function_region("S.java", java, "S.f", 2, 4, focus=3)
     assert finish_region(jr, ["  static int f(int x) {"], "    return x + 1;\n  }\n}\n") == \
@@ -110,8 +110,8 @@ def test_a_continuation_ends_with_its_function():
 
 
 def test_stops_at_the_first_passing_candidate_after_dedup_and_syntax(tmp_path):
-    script = Script(["    return a - b\n", "    return a +\n", "    return b - a\n", "    return (b - a)\n",
-                     "    return a + b\n", "    return b + a\n"])
+    script = Script(["return a - b\n", "return a +\n", "return b - a\n", "return (b - a)\n",
+                     "return a + b\n", "return b + a\n"])
     events: list = []
     search, applied = make(tmp_path, script, samples=6, events=events, variants=("complete",))
     result = search.run()
@@ -149,10 +149,20 @@ def test_the_best_partial_candidate_and_its_failure_seed_the_next_round(tmp_path
 
 def test_a_reviewer_rejection_undoes_the_candidate_and_the_search_goes_on(tmp_path):
     verdicts = iter([(False, ["name the parameters x and y"]), (True, [])])
-    script = Script(["    return a + b\n", "    return b + a\n"])
+    script = Script(["return a + b\n", "return b + a\n"])
     search, applied = make(tmp_path, script, samples=2, review=lambda cand: next(verdicts),
                            variants=("complete",))
     result = search.run()
     assert [c.status for c in result.candidates] == ["rejected", "accepted"]
     assert applied[0] is result.candidates[0] and applied[1] is None and applied[2] is result.candidates[1]
     assert search.requests == ["name the parameters x and y"]
+
+
+def test_when_the_reviewer_rejects_every_passing_candidate_the_tests_rank_first(tmp_path):
+    script = Script(["return b + a\n", "return a + b\n"])
+    search, applied = make(tmp_path, script, samples=2, review=lambda cand: (False, ["looks odd"]),
+                           variants=("complete",))
+    result = search.run()
+    assert result.accepted is result.candidates[0]  # both pass; the smallest diff is taken
+    assert result.accepted.status == "accepted" and "looks odd" in result.accepted.reason
+    assert applied[-1] is result.accepted
