@@ -79,8 +79,9 @@ class _Run:
         self.ctx = ToolContext(workspace=self.ws.root, timeout_s=config.tool_timeout_s)
         self.estimator = TokenEstimator(engine, shared=True)  # the agents of a family share one tokenizer
         self.cm = ContextManager(self.estimator, num_ctx=config.num_ctx, reserve=config.num_predict + 64)
-        self.residency = ResidencyManager(engine, budget_bytes=config.memory_budget_bytes,
-                                          options={"num_ctx": config.num_ctx})
+        # loads carry the options that decide a runner (Ollama reloads a model whose num_ctx or num_thread differ)
+        load_options = {"num_ctx": config.num_ctx, **({"num_thread": config.num_thread} if config.num_thread else {})}
+        self.residency = ResidencyManager(engine, budget_bytes=config.memory_budget_bytes, options=load_options)
         self.usage = {"prompt_tokens": 0, "completion_tokens": 0, "model_requests": 0, "model_calls": 0,
                       "model_s": 0.0, "tool_s": 0.0}
         self.repomap: Any = None
@@ -384,9 +385,17 @@ class _Run:
             messages = [Message(role="system", content=render_system_prompt(reviewer)),
                         Message(role="user", content=user)]
             review_deadline = min(deadline, time.monotonic() + self.config.review_timeout_s)
-            result = self._chat(self.config.model_for(reviewer.name), messages, reviewer.output_schema,
-                                review_deadline)
-            verdict = decide(parse_verdict(result.message.content, reviewer.name), checks_ok, failures)
+            try:
+                result = self._chat(self.config.model_for(reviewer.name), messages, reviewer.output_schema,
+                                    review_deadline)
+                verdict = parse_verdict(result.message.content, reviewer.name)
+            except StepTimeout as exc:
+                if time.monotonic() >= deadline:  # the step's own time is up, not just the review's
+                    raise
+                # no verdict in --review-timeout: like an unreadable one, the evidence decides
+                verdict = Verdict(approve=False, reviewer=reviewer.name, malformed=True,
+                                  reasons=[f"no verdict: {exc.message}"])
+            verdict = decide(verdict, checks_ok, failures)
         self._emit("review", f"{verdict.reviewer}: {'approve' if verdict.approve else 'reject'}"
                    + (f" ({'; '.join(verdict.requests[:2])})" if verdict.requests and not verdict.approve else ""),
                    step=step.id, verdict=verdict.model_dump())

@@ -153,14 +153,14 @@ def continuation(file_text: str, region: Region, cut: int, hint: str) -> tuple[s
 
 def continuation_stops(region: Region) -> list[str]:
     if region.language == "python":
-        return [*CHAT_STOPS, "\ndef ", "\nclass ", "\n@", "\nif __name__", "\nprint(", "\n#"]
+        return [*CHAT_STOPS, "\ndef ", "\nclass ", "\n@", "\nif __name__", "\nprint(", "\n#", "\n\n\n"]
     return CHAT_STOPS
 
 
 def finish_region(region: Region, kept: list[str], completion: str, indent: str = "") -> str | None:
     """The region's new text: the kept lines, then ``indent`` + the completion up to the end of the function
     (Python: the first line indented no deeper than the ``def``; brace languages: the brace that closes it)."""
-    completion = indent + completion
+    completion = indent + completion.lstrip(" \t")  # the prompt already ends with the indentation
     header = next((ln for ln in region.text.splitlines() if ln.strip()), "")
     base = len(header) - len(header.lstrip())
     out = list(kept)
@@ -324,7 +324,9 @@ class Search:
         if req.messages is not None:
             return req, self.io.chat(req.writer.model, req.messages, EDIT_SCHEMA, opts, self.abort)
         # a continuation ends where the function does: stop at the next top-level definition
-        opts.update(num_predict=min(self.s.num_predict, CONTINUATION_TOKENS), stop=continuation_stops(req.region))
+        rest = req.region.end - req.region.start + 1 - len(req.prefix_lines)
+        budget = CONTINUATION_TOKENS if self.implement else min(CONTINUATION_TOKENS, 24 * rest + 32)
+        opts.update(num_predict=min(self.s.num_predict, budget), stop=continuation_stops(req.region))
         return req, self.io.complete(req.writer.model, req.prompt or "", opts, self.abort)
 
     def _candidate(self, req: GenRequest, answer: GenAnswer, rnd: int) -> Candidate:
