@@ -81,7 +81,8 @@ class ScriptedEngine:
         )
 
     def generate(self, model, prompt, *, system=None, suffix=None, raw=False, format=None, options=None, keep_alive=None):
-        return self._next(model, "generate", prompt=prompt, system=system, suffix=suffix, format=format, options=options)
+        return self._next(model, "generate", prompt=prompt, system=system, suffix=suffix, raw=raw, format=format,
+                          options=options)
 
     def count_tokens(self, model: str, text: str) -> int:
         return count_words(text)

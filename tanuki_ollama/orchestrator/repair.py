@@ -172,7 +172,7 @@ def search_edit(run: _Run, step: PlanStep, agent: AgentSpec, rec: StepRecord, de
 
     tests = run._tests()
     checks = None
-    if not (tests.failed or tests.errors):
+    if not tests.found or not (tests.failed or tests.errors):  # nothing fails: what would show the task done?
         checks = run.derive_checks(step, agent, deadline)
         if checks is None:
             return None
@@ -209,18 +209,24 @@ def search_edit(run: _Run, step: PlanStep, agent: AgentSpec, rec: StepRecord, de
     test_code = "\n\n".join(filter(None, (test_source(run.ws.root, g) for g in gate[:2])))
     search = Search(run.ws.root, files, f"{run.task}\n{step.goal}".strip(), tests, gate, regions,
                     writers(run, agent), io, settings, test_code=test_code, implement=implement)
-    result = search.run()
-    result.stats["localisation_s"] = round(loc_s, 3)
-    record(run, rec, result, loc, gate, checks)
-    if checks is not None:
-        run.remove_checks(checks)
+    try:
+        result = search.run()
+    except BaseException:  # an engine error, a timeout, Ctrl-C: keep what was tried in the record
+        record(run, rec, search.result(), loc, gate, checks, loc_s)
+        raise
+    finally:
+        if checks is not None:
+            run.remove_checks(checks)
+    record(run, rec, result, loc, gate, checks, loc_s)
     if result.accepted is None:
         rec.error = _why(result)
         return False
     return True
 
 
-def record(run: _Run, rec: StepRecord, result: SearchResult, loc: Any, gate: list[str], checks: Any) -> None:
+def record(run: _Run, rec: StepRecord, result: SearchResult, loc: Any, gate: list[str], checks: Any,
+           loc_s: float) -> None:
+    result.stats["localisation_s"] = round(loc_s, 3)
     rec.attempts += len(result.rounds)
     rec.search = {**result.as_dict(), "localisation": loc.as_dict(), "gate": gate,
                   "checks": checks.model_dump() if checks is not None else None}

@@ -16,9 +16,11 @@ review, limits, events), so the same search runs under the CLI, the server and t
 
 from __future__ import annotations
 
+import ast
 import itertools
 import shutil
 import tempfile
+import textwrap
 import threading
 import time
 from collections.abc import Callable
@@ -141,7 +143,7 @@ def continuation(file_text: str, region: Region, cut: int, hint: str) -> tuple[s
     lines = file_text.splitlines()
     kept = lines[region.start - 1:cut - 1]
     prompt_lines = lines[:cut - 1]
-    target = lines[cut - 1] if cut - 1 < len(lines) else ""
+    target = lines[cut - 1] if cut <= region.end and cut - 1 < len(lines) else ""
     indent = target[: len(target) - len(target.lstrip())]
     if not target.strip() or not indent:
         header = next((ln for ln in kept if ln.strip()), "")
@@ -181,6 +183,33 @@ def finish_region(region: Region, kept: list[str], completion: str, indent: str 
         if started and depth <= 0:
             return "\n".join(out)
     return None  # never closed: cut off
+
+
+def body_start(region: Region) -> int:
+    """The first line of a function's body after its signature and docstring (Python: from the AST; brace
+    languages: the line after the opening brace)."""
+    lines = region.text.splitlines()
+    if region.language == "python":
+        try:
+            tree = ast.parse(textwrap.dedent(region.text))
+        except SyntaxError:
+            tree = None
+        fn = next((n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))), None) \
+            if tree else None
+        if fn is not None and fn.body:
+            first = fn.body[0]
+            doc = isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) \
+                and isinstance(first.value.value, str)
+            if not doc:
+                return region.start + first.lineno - 1
+            if len(fn.body) > 1:
+                return region.start + fn.body[1].lineno - 1
+            return region.start + (first.end_lineno or first.lineno)  # after the docstring (maybe past the end)
+        return min(region.end, region.start + 1)
+    for k, line in enumerate(lines):
+        if "{" in line:
+            return min(region.end, region.start + k + 1)
+    return min(region.end, region.start + 1)
 
 
 # --------------------------------------------------------------------------------------------- the plan
@@ -275,39 +304,13 @@ class Search:
         return best.new_text if best is not None and best.region.path == path else self.files[path]
 
     def _cut(self, region: Region, i: int) -> int:
-        """Where a continuation starts: the suspicious line, or (every other time) the first line of the body."""
-        lines = region.text.splitlines()
-        body = next((region.start + k for k, ln in enumerate(lines[1:], 1) if ln.strip()
-                     and not ln.strip().startswith(("#", "//", "/*", "*", '"""', "'''", "@"))), region.start + 1)
+        """Where a continuation starts: the suspicious line, or (every other time) the first line of the body; for
+        a function to implement, the body."""
+        body = body_start(region)
         if self.implement:
-            return self._after_docstring(region)
+            return body
         focus = region.focus if region.focus and region.start < region.focus <= region.end else body
         return focus if i % 2 == 0 else min(focus, body)
-
-    def _after_docstring(self, region: Region) -> int:
-        """For a function to implement: the first line after its signature and docstring."""
-        lines = region.text.splitlines()
-        k, in_doc = 1, None
-        while k < len(lines):
-            s = lines[k].strip()
-            if in_doc:
-                if in_doc in s:
-                    in_doc = None
-                k += 1
-                continue
-            if s.startswith(('"""', "'''")):
-                q = s[:3]
-                if s.count(q) == 1 or s == q:
-                    in_doc = q
-                k += 1
-                continue
-            if not s or s.startswith(("#", "//", "*", "/*")):
-                k += 1
-                continue
-            if s == "pass" or s == "...":
-                break
-            break
-        return region.start + k
 
     def _hint(self, region: Region, cut: int) -> str:
         fails = _failures(self.evidence, self.gate, 1)
@@ -415,7 +418,11 @@ class Search:
                 if accepted is not None or time.monotonic() >= self.s.deadline:
                     break
             self.abort.set()
-        self.stats["wall_s"] = round(time.monotonic() - t0, 3)
+        return self.result(accepted, time.monotonic() - t0)
+
+    def result(self, accepted: Candidate | None = None, wall_s: float = 0.0) -> SearchResult:
+        """What the search found so far (also after an error cut it short)."""
+        self.stats["wall_s"] = round(wall_s or sum(r["seconds"] for r in self.rounds), 3)
         for key in ("generation_s", "validation_s", "review_s"):
             self.stats[key] = round(self.stats[key], 3)
         minutes = max(1e-9, self.stats["wall_s"] / 60)

@@ -105,7 +105,7 @@ def test_a_continuation_ends_with_its_function():
     assert finish_region(region, kept, "\ndef other():\n", indent) is None  # wrote nothing of the body
     java = "class S {\n  static int f(int x) {\n    return x - 1;\n  }\n}\n"
     jr = function_region("S.java", java, "S.f", 2, 4, focus=3)
-    assert finish_region(jr, ["  static int f(int x) {"], "    return x + 1;\n  }\n}\n") == \
+    assert finish_region(jr, ["  static int f(int x) {"], "return x + 1;\n  }\n}\n", "    ") == \
         "  static int f(int x) {\n    return x + 1;\n  }"
 
 
