@@ -7,6 +7,11 @@ graded by the original tests.
   ``Main.java``), text mutants of ``Solution.java``; a mutant must compile and fail.
 
 The set is reproducible from ``(seed, GENERATOR_VERSION)`` and is saved with both in ``<out>/bugs.jsonl``.
+
+``solutions="team"`` fixes each bug through ``tanuki run`` (``bench.team``) in a workspace holding the buggy code
+and its tests (Python: ``solution.py`` + ``test_solution.py`` from the problem's base tests; Java:
+``Solution.java`` + ``Main.java``), under each named run configuration (``single``, ``team``) interleaved bug by
+bug; the comparison reports per language the fixed counts, the ratio and an exact sign test over the pairs.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import random
 import re
 import time
 from collections.abc import Callable
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,6 +37,7 @@ from .grading import GradeConfig, grade_programs
 from .problems import REPO_ROOT, Problem, load_problems
 from .report import write_reports
 from .results import ResultLog, summarize_passes
+from .team import TeamSettings
 
 GENERATOR_VERSION = "1"
 JAVA_DIR = REPO_ROOT / "bench" / "bugfix" / "java"
@@ -153,8 +160,9 @@ def build_bug_set(cfg: BugSetConfig, out: Path, grade: GradeConfig | None = None
 # ------------------------------------------------------------------------------------------------ fixing
 class BugfixConfig(BaseModel):
     bugs: BugSetConfig = Field(default_factory=BugSetConfig)
-    solutions: Literal["model", "reference", "buggy"] = "model"
+    solutions: Literal["model", "reference", "buggy", "team"] = "model"
     gen: GenConfig | None = None
+    team: TeamSettings = Field(default_factory=TeamSettings)
     hint: bool = False            # tell the model what kind of bug it is (easier variant)
     grade: GradeConfig = Field(default_factory=GradeConfig)
     out_dir: Path = Path("bench-out/bugfix")
@@ -163,13 +171,18 @@ class BugfixConfig(BaseModel):
 
     @property
     def label(self) -> str:
+        if self.solutions == "team":
+            return f"{' vs '.join(self.team.configs)} ({self.team.family})"
         if self.solutions != "model" or self.gen is None:
             return self.solutions
         return f"{self.gen.agent} on {self.gen.model}" if self.gen.agent else self.gen.model
 
     def fingerprint(self) -> dict[str, Any]:
-        return {"bugs": self.bugs.model_dump(), "generator_version": GENERATOR_VERSION, "solutions": self.solutions,
-                "gen": self.gen.model_dump() if self.gen else None, "hint": self.hint}
+        out = {"bugs": self.bugs.model_dump(), "generator_version": GENERATOR_VERSION, "solutions": self.solutions,
+               "gen": self.gen.model_dump() if self.gen else None, "hint": self.hint}
+        if self.solutions == "team":
+            out["team"] = self.team.fingerprint()
+        return out
 
 
 def _fix_prompt(bug: Bug, hint: bool) -> str:
@@ -219,6 +232,68 @@ def _grade(bugs: list[Bug], programs: list[str], grade: GradeConfig) -> list[tup
     return out  # type: ignore[return-value]
 
 
+# ------------------------------------------------------------------------------------------ through the team
+BUGFIX_TASK = "Make the failing test pass: fix the bug in {source} ({test} is the test; do not change it)."
+
+
+def python_test_file(problem: Problem) -> str:
+    """``test_solution.py`` of a Python bug: the problem's base tests (its ``check(candidate)``) as one pytest
+    test of the entry point, imported from ``solution``."""
+    entry = problem.entry_point
+    return (f"from solution import *  # noqa: F401,F403\nfrom solution import {entry}\n\n"
+            f"{problem.test.strip()}\n\n\ndef test_solution():\n    check({entry})\n")
+
+
+@lru_cache(maxsize=1)
+def _plus_problems() -> dict[str, Problem]:
+    return {p.task_id: p for p in load_problems(True)}
+
+
+def bug_workspace(bug: Bug, problem: Problem | None = None) -> tuple[str, dict[str, str], str]:
+    """``(task, files, the file graded afterwards)`` of the workspace a bug is fixed in: the task text is the
+    same for every bug (no hint of the kind of bug)."""
+    if bug.language == "java":
+        main = java_programs([bug.source])[bug.source]["Main.java"]
+        files = {"Solution.java": bug.buggy, "Main.java": main}
+        return BUGFIX_TASK.format(source="Solution.java", test="Main.java"), files, "Solution.java"
+    problem = problem or _plus_problems()[bug.source]
+    files = {"solution.py": bug.buggy, "test_solution.py": python_test_file(problem)}
+    return BUGFIX_TASK.format(source="solution.py", test="test_solution.py"), files, "solution.py"
+
+
+def _team_fix(bug: Bug, config: Any, engine: Any) -> tuple[str, dict[str, Any]]:
+    """The program to grade after ``tanuki run`` on the bug's workspace, and the run's record."""
+    from .team import run_in_workspace
+
+    task, files, graded = bug_workspace(bug)
+    out, rec = run_in_workspace(task, files, engine=engine, config=config)
+    return out.get(graded, bug.buggy), rec
+
+
+def run_team(cfg: BugfixConfig, bugs: list[Bug], store: ResultLog, done: dict, engine: Any,
+             say: Callable[[str], None]) -> None:
+    """Each bug under each configuration of ``cfg.team.configs`` (interleaved bug by bug), graded and saved as
+    soon as it is done; a record's ``sample`` is its configuration's index in ``team.CONFIGS``."""
+    from .team import CONFIGS, run_configs
+
+    configs = run_configs(engine, cfg.team.family, cfg.team.run_timeout_s, cfg.team.configs,
+                          samples=cfg.team.samples, rounds=cfg.team.rounds, **cfg.team.overrides)
+    todo = [(b, name) for b in bugs for name in cfg.team.configs if (b.bug_id, CONFIGS.index(name)) not in done]
+    say(f"team: {len(bugs)} bugs x {', '.join(cfg.team.configs)}, {len(todo)} runs to do")
+    for n, (b, name) in enumerate(todo, start=1):
+        program, run = _team_fix(b, configs[name], engine)
+        (ok, detail), = _grade([b], [program], cfg.grade)
+        rec = {"task_id": b.bug_id, "sample": CONFIGS.index(name), "config": name, "language": b.language,
+               "kind": b.kind, "program": program, "answer": "", "prompt_tokens": run["prompt_tokens"],
+               "completion_tokens": run["completion_tokens"], "gen_s": round(run["wall_s"], 3),
+               "grade_s": round(detail.get("duration_s", 0.0), 3), "detail": detail,
+               "passed": {"all": ok, b.language: ok}, "run": run}
+        store.append(rec)
+        done[(b.bug_id, rec["sample"])] = rec
+        say(f"  {n}/{len(todo)} {b.bug_id} [{name}]: {'fixed' if ok else 'not fixed'} ({run['status']}, "
+            f"{run['wall_s']:.0f}s)")
+
+
 def run_bugfix(cfg: BugfixConfig, *, engine: Any = None, log: Callable[[str], None] | None = None) -> dict[str, Any]:
     say = log or (lambda _m: None)
     t0 = time.monotonic()
@@ -227,6 +302,9 @@ def run_bugfix(cfg: BugfixConfig, *, engine: Any = None, log: Callable[[str], No
         f"{time.monotonic() - t0:.0f}s)")
     store = ResultLog(cfg.out_dir, cfg.fingerprint(), fresh=cfg.fresh)
     done = store.load()
+    if cfg.solutions == "team":
+        run_team(cfg, bugs, store, done, engine, say)
+        return summarize_team(cfg, bugs, done)
     gen = Generator(engine, cfg.gen) if cfg.solutions == "model" and cfg.gen else None
     samples = cfg.gen.samples if gen else 1
     todo = [(b, s) for b in bugs for s in range(samples) if (b.bug_id, s) not in done]
@@ -276,3 +354,61 @@ def summarize(cfg: BugfixConfig, bugs: list[Bug], done: dict) -> dict[str, Any]:
     }
     summary["files"] = write_reports(summary, cfg.out_dir)
     return summary
+
+
+def summarize_team(cfg: BugfixConfig, bugs: list[Bug], done: dict) -> dict[str, Any]:
+    """Per configuration and language: fixed counts and rates; with two configurations the paired comparison
+    (ratio team/single, sign test); tokens, wall time and the candidate search's usage."""
+    from .team import CONFIGS, paired_summary, run_costs
+
+    ids = {b.bug_id: b for b in bugs}
+    records = [r for (tid, _), r in done.items() if tid in ids and r.get("config") in cfg.team.configs]
+    metrics: dict[str, float] = {}
+    per_config: dict[str, Any] = {}
+    for name in cfg.team.configs:
+        recs = [r for r in records if r["config"] == name]
+        langs = {}
+        for lang in ["all", *cfg.bugs.languages]:
+            sel = [r for r in recs if lang == "all" or r["language"] == lang]
+            fixed = sum(bool(r["passed"]["all"]) for r in sel)
+            langs[lang] = {"bugs": len(sel), "fixed": fixed, "rate": round(fixed / len(sel), 4) if sel else 0.0}
+            if sel:
+                metrics[f"{name}/{lang}/fixed"] = langs[lang]["rate"]
+        per_config[name] = {"languages": langs, **run_costs(recs)}
+    outcomes: dict[str, dict[str, bool]] = {}
+    for r in records:
+        outcomes.setdefault(r["task_id"], {})[r["config"]] = bool(r["passed"]["all"])
+    paired = (paired_summary(outcomes, {b.bug_id: b.language for b in bugs})
+              if all(c in cfg.team.configs for c in CONFIGS) else None)
+    summary = {
+        "bench": f"bugfix (generator v{GENERATOR_VERSION}, seed {cfg.bugs.seed})", "label": cfg.label,
+        "command": cfg.command, "config": cfg.model_dump(mode="json"), "metrics": metrics,
+        "wall_s": round(sum(r["gen_s"] + r["grade_s"] for r in records), 1),
+        "tokens": {"prompt": sum(r["prompt_tokens"] for r in records),
+                   "completion": sum(r["completion_tokens"] for r in records)},
+        "counts": {"bugs": len(bugs), "python bugs": sum(b.language == "python" for b in bugs),
+                   "java bugs": sum(b.language == "java" for b in bugs), "runs": len(records)},
+        "configs": per_config, "compare": paired,
+        "per_task": [{"bug_id": r["task_id"], "config": r["config"], "kind": r["kind"], "fixed": r["passed"]["all"],
+                      "status": r["run"].get("status")} for r in records],
+        "per_item_md": _team_table(records, cfg.team.configs, paired),
+    }
+    summary["files"] = write_reports(summary, cfg.out_dir)
+    return summary
+
+
+def _team_table(records: list[dict[str, Any]], configs: list[str], paired: dict[str, Any] | None) -> list[str]:
+    rows: dict[str, dict[str, Any]] = {}
+    for r in records:
+        rows.setdefault(r["task_id"], {"kind": r["kind"]})[r["config"]] = r
+    cell = {True: "fixed", False: "no"}
+    md = ["| bug | operator | " + " | ".join(configs) + " |", "|---|---|" + "---|" * len(configs)]
+    md += [f"| {tid} | {row['kind']} | " + " | ".join(
+        f"{cell[bool(row[c]['passed']['all'])]} ({row[c]['run'].get('status')})" if c in row else "-"
+        for c in configs) + " |" for tid, row in rows.items()]
+    if paired:
+        md += ["", "| language | paired | single fixed | team fixed | ratio | team only | single only | sign test p |",
+               "|---|---|---|---|---|---|---|---|"]
+        md += [f"| {lang} | {p['paired']} | {p['single']['fixed']} | {p['team']['fixed']} | {p['ratio']} | "
+               f"{p['team_only']} | {p['single_only']} | {p['sign_test_p']} |" for lang, p in paired.items()]
+    return md

@@ -1,5 +1,6 @@
-"""``tanuki bench humaneval | bugfix | scenarios | compare``: the evaluation benches (registered on the ``bench``
-group by ``bench_cmd``). Each writes JSON + Markdown + PNG under ``--out`` and prints the summary JSON."""
+"""``tanuki bench humaneval | bugfix | scenarios | quickstart | compare``: the evaluation benches (registered on
+the ``bench`` group by ``bench_cmd``). Each writes JSON + Markdown + PNG under ``--out`` and prints the summary
+JSON. ``--team`` solves through ``tanuki run``; ``--compare`` runs the single agent and the team side by side."""
 
 from __future__ import annotations
 
@@ -79,15 +80,22 @@ GEN_OPTIONS = [
     click.option("--engine", "engine_name", default="ollama", show_default=True, help="engine name (engines registry)"),
     click.option("--model", default=None, help="engine model (e.g. tanuki-micro)"),
     click.option("--agent", default=None, help="a roster agent: its system prompt, schema and parameters"),
-    click.option("--family", default=None, help="with --agent/--team: model prefix, e.g. tanuki-micro"),
+    click.option("--family", default=None,
+                 help="with --agent/--team: model prefix, e.g. tanuki-micro (--team: default auto, as tanuki run)"),
     click.option("--team", is_flag=True, help="solve through the orchestrated team (orchestrator.run_task)"),
+    click.option("--compare", is_flag=True,
+                 help="with --team: run the single agent (tanuki-coder, greedy, 1 candidate) and the team, paired"),
+    click.option("--rounds", type=click.IntRange(1, 10), default=None,
+                 help="with --team: rounds of the candidate search (default: the run's)"),
+    click.option("--run-timeout", default=600.0, show_default=True, help="with --team: seconds per run"),
     click.option("--mode", type=click.Choice(["chat", "completion"]), default="chat", show_default=True),
     click.option("--num-predict", default=384, show_default=True),
     click.option("--num-ctx", default=2048, show_default=True),
     click.option("--num-thread", type=click.IntRange(min=1), default=None,
                  help="engine threads (Ollama's num_thread; on a busy machine 1 thread decodes ~3x faster than 2)"),
     click.option("--temperature", default=0.0, show_default=True),
-    click.option("--samples", default=1, show_default=True, help="samples per task (pass@k needs k)"),
+    click.option("--samples", default=1, show_default=True,
+                 help="samples per task (pass@k needs k); with --team: candidates per round (default: the run's)"),
     click.option("--seed", default=0, show_default=True),
     click.option("--workers", default=2, show_default=True, help="sandbox runs in parallel"),
     click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -118,6 +126,33 @@ def _gen_config(o: dict):
                      seed=o["seed"], samples=o["samples"])
 
 
+def _given(name: str) -> bool:
+    """Whether option ``name`` was given on the command line (or the environment), not left at its default."""
+    source = click.get_current_context().get_parameter_source(name)
+    return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
+
+
+def _team_settings(o: dict):
+    """The ``tanuki run`` settings of --team / --compare: family (default auto), the search (--samples, --rounds
+    when given) and the RunConfig fields given on the command line (threads, answer length, context, seed)."""
+    from ..bench.team import TeamSettings
+
+    overrides = {field: o[opt] for opt, field in (("num_thread", "num_thread"), ("num_predict", "num_predict"),
+                                                  ("num_ctx", "num_ctx"), ("seed", "seed"))
+                 if opt in o and o[opt] is not None and _given(opt)}
+    return TeamSettings(configs=["single", "team"] if o.get("compare") else ["team"], family=o.get("family") or "auto",
+                        samples=o["samples"] if o.get("samples") is not None and _given("samples") else None,
+                        rounds=o.get("rounds"), run_timeout_s=o["run_timeout"], overrides=overrides)
+
+
+def _ollama_engine(num_ctx: int):
+    from ..engines.ollama import OllamaEngine
+    from ..ollama_server import ensure_ollama
+
+    url, _ = ensure_ollama()
+    return OllamaEngine(url, num_ctx=num_ctx)
+
+
 def _slug(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "-" for c in text).strip("-")
 
@@ -135,13 +170,22 @@ def humaneval_cmd(plus, tasks, limit, ks, solutions, **o) -> None:
     from ..bench.grading import GradeConfig
     from ..bench.humaneval import HumanEvalConfig, run_humaneval
 
+    if o["team"] or o["compare"]:
+        from ..bench.team import HumanEvalTeamConfig, run_humaneval_team
+
+        cfg = HumanEvalTeamConfig(plus=plus, tasks=[t for t in tasks.split(",") if t], limit=limit,
+                                  team=_team_settings(o), grade=GradeConfig(workers=o["workers"]),
+                                  fresh=o["fresh"], command=_command_line())
+        cfg.out_dir = o["out"] or Path("bench-out") / _slug(f"{'heplus' if plus else 'he'}-{cfg.label}")
+        _run_and_emit(run_humaneval_team, cfg, _engine(o["engine_name"]), profile=o["profile"], as_json=o["as_json"])
+        return
     gen = _gen_config(o) if solutions == "model" else None
-    mode = "team" if o["team"] else solutions
+    mode = solutions
     cfg = HumanEvalConfig(plus=plus, tasks=[t for t in tasks.split(",") if t], limit=limit, solutions=mode, gen=gen,
-                          team_family=o["family"], ks=[int(k) for k in ks.split(",")],
+                          ks=[int(k) for k in ks.split(",")],
                           grade=GradeConfig(workers=o["workers"]), fresh=o["fresh"], command=_command_line())
     cfg.out_dir = o["out"] or Path("bench-out") / _slug(f"{'heplus' if plus else 'he'}-{cfg.label}")
-    engine = _engine(o["engine_name"]) if mode in ("model", "team") else None
+    engine = _engine(o["engine_name"]) if mode == "model" else None
     _run_and_emit(run_humaneval, cfg, engine, profile=o["profile"], as_json=o["as_json"])
 
 
@@ -176,20 +220,26 @@ def compare_cmd(summaries, out, as_json) -> None:
               help="reference/buggy: grade the references / the bugs themselves (self-check)")
 @gen_options
 def bugfix_cmd(langs, tasks, limit, programs, per_source, bug_seed, hint, solutions, **o) -> None:
-    """Fix injected single-point bugs (Python from HumanEval+, Java programs), graded by the original tests."""
+    """Fix injected single-point bugs (Python from HumanEval+, Java programs), graded by the original tests.
+
+    --team fixes each bug through `tanuki run` on a workspace with the buggy code and its tests; --compare runs
+    the single agent and the team on every bug (fixed counts per language, ratio, sign test)."""
     from ..bench.bugfix import BugfixConfig, BugSetConfig, run_bugfix
     from ..bench.grading import GradeConfig
 
-    if o["team"]:
-        raise click.UsageError("bugfix runs --model or --agent (the team runs `tanuki bench scenarios --team`)")
+    team = o["team"] or o["compare"]
+    if team:
+        solutions = "team"
     bugs = BugSetConfig(seed=bug_seed, languages=[x for x in langs.split(",") if x],
                         python_tasks=[t for t in tasks.split(",") if t], python_limit=limit,
                         java_programs=[p for p in programs.split(",") if p], per_source=per_source)
     gen = _gen_config(o) if solutions == "model" else None
     cfg = BugfixConfig(bugs=bugs, solutions=solutions, gen=gen, hint=hint, grade=GradeConfig(workers=o["workers"]),
                        fresh=o["fresh"], command=_command_line())
+    if team:
+        cfg.team = _team_settings(o)
     cfg.out_dir = o["out"] or Path("bench-out") / _slug(f"bugfix-{cfg.label}")
-    engine = _engine(o["engine_name"]) if solutions == "model" else None
+    engine = _engine(o["engine_name"]) if solutions in ("model", "team") else None
     _run_and_emit(run_bugfix, cfg, engine, profile=o["profile"], as_json=o["as_json"])
 
 
@@ -226,4 +276,34 @@ def scenarios_cmd(only, team, agent, family, solutions, run_timeout, num_predict
     _run_and_emit(run_scenarios, cfg, engine, profile=profile, as_json=as_json)
 
 
-EVAL_COMMANDS = [humaneval_cmd, bugfix_cmd, scenarios_cmd, compare_cmd]
+@click.command("quickstart")
+@click.option("--seeds", default="0-9", show_default=True, help="run seeds (RunConfig.seed): 0-9, or 0,3,5")
+@click.option("--compare", is_flag=True, help="also the single agent (tanuki-coder, greedy, 1 candidate), paired")
+@click.option("--family", default="auto", show_default=True, help="as tanuki run --family")
+@click.option("--samples", type=click.IntRange(1, 64), default=None, help="team candidates per round (the run's)")
+@click.option("--rounds", type=click.IntRange(1, 10), default=None, help="team search rounds (default: the run's)")
+@click.option("--timeout", "run_timeout", default=1800.0, show_default=True, help="seconds per run (tanuki run's)")
+@click.option("--num-thread", type=click.IntRange(min=1), default=None, help="engine threads per model call")
+@click.option("--engine", "engine_name", default="ollama", show_default=True)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option("--fresh", is_flag=True, help="discard earlier results in --out instead of resuming")
+@click.option("--profile", is_flag=True, help="run under pyinstrument; save profile.html/.txt in --out")
+@click.option("--json", "as_json", is_flag=True, help="print only the summary JSON (one line)")
+def quickstart_cmd(seeds, compare, family, samples, rounds, run_timeout, num_thread, engine_name, out, fresh,
+                   profile, as_json) -> None:
+    """The README's first command (tanuki run "make the failing test pass" --repo examples/buggy-calculator),
+    once per seed: fixed runs, wall time, candidates per minute, the search's time split, tokens."""
+    from ..bench.quickstart import QuickstartConfig, parse_seeds, run_quickstart
+    from ..bench.team import TeamSettings
+    from ..orchestrator import RunConfig
+
+    team = TeamSettings(configs=["single", "team"] if compare else ["team"], family=family, samples=samples,
+                        rounds=rounds, run_timeout_s=run_timeout,
+                        overrides={"num_thread": num_thread} if num_thread else {})
+    cfg = QuickstartConfig(seeds=parse_seeds(seeds), team=team, fresh=fresh, command=_command_line())
+    cfg.out_dir = out or Path("bench-out") / _slug(f"quickstart-{cfg.label}")
+    engine = _ollama_engine(RunConfig().num_ctx) if engine_name == "ollama" else _engine(engine_name)
+    _run_and_emit(run_quickstart, cfg, engine, profile=profile, as_json=as_json)
+
+
+EVAL_COMMANDS = [humaneval_cmd, bugfix_cmd, scenarios_cmd, quickstart_cmd, compare_cmd]

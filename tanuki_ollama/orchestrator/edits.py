@@ -147,9 +147,6 @@ def fit(region: Region, code: str) -> str:
     old_first = next((ln for ln in region.text.splitlines() if ln.strip()), "")
     want = _indent(old_first)
     dedented = textwrap.dedent("\n".join(new))
-    if region.kind == "lines" and region.language == "python":
-        # a window inside a body: keep the model's relative indentation, anchored at the region's first line
-        return textwrap.indent(dedented, want, lambda ln: bool(ln.strip()))
     return textwrap.indent(dedented, want, lambda ln: bool(ln.strip()))
 
 
@@ -194,8 +191,8 @@ def _run_checker(argv: list[str], suffix: str, text: str, timeout: float = 20.0)
         path = Path(tmp) / f"candidate{suffix}"
         path.write_text(text, encoding="utf-8")
         try:
-            proc = subprocess.run([*argv, str(path)], capture_output=True, text=True, timeout=timeout,
-                                  stdin=subprocess.DEVNULL)
+            proc = subprocess.run([*argv, str(path)], check=False, capture_output=True, text=True,
+                                  timeout=timeout, stdin=subprocess.DEVNULL)
         except (OSError, subprocess.TimeoutExpired) as exc:
             return None if isinstance(exc, OSError) else f"syntax check timed out after {timeout:.0f}s"
         if proc.returncode != 0:
@@ -232,10 +229,9 @@ def static_check(path: str, text: str) -> str | None:
         return _run_checker(["node", "--check"], suffix, text)
     if lang == "go" and shutil.which("gofmt"):
         return _run_checker(["gofmt", "-e", "-l"], suffix, text)
-    if lang in ("c", "cpp"):
-        compiler = shutil.which("gcc" if lang == "c" else "g++")
-        if compiler:
-            error = _run_checker([compiler, "-fsyntax-only", "-w"], suffix, text)
-            # a missing header of the project is not the candidate's fault
-            return None if error and "No such file" in error else error
+    compiler = shutil.which("gcc" if lang == "c" else "g++") if lang in ("c", "cpp") else None
+    if compiler:
+        error = _run_checker([compiler, "-fsyntax-only", "-w"], suffix, text)
+        # a missing header of the project is not the candidate's fault
+        return None if error and "No such file" in error else error
     return _brackets(text)

@@ -26,7 +26,7 @@ from ..agents.roster import AgentSpec
 from ..errors import TanukiError
 from ..types import Message
 from .edits import Region, function_region, window_region
-from .evidence import Tests, is_test_path
+from .evidence import is_test_path
 from .search import GenAnswer, Search, SearchIO, SearchResult, SearchSettings, Writer
 
 if TYPE_CHECKING:

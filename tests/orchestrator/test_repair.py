@@ -9,7 +9,7 @@ import json
 from tanuki_ollama.engines.scripted import ScriptedEngine
 from tanuki_ollama.orchestrator import RunConfig, run_task
 
-from .conftest import BROKEN, FIXED, approve
+from .conftest import FIXED, approve
 
 SEARCH = {"samples": 2, "rounds": 1, "workers": 1, "gen_parallel": 1}
 
