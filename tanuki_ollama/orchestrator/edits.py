@@ -207,9 +207,8 @@ def _brackets(text: str) -> str | None:
     for n, ch in enumerate(stripped):
         if ch in "([{":
             stack.append(ch)
-        elif ch in pairs:
-            if not stack or stack.pop() != pairs[ch]:
-                return f"unbalanced '{ch}' near character {n}"
+        elif ch in pairs and (not stack or stack.pop() != pairs[ch]):
+            return f"unbalanced '{ch}' near character {n}"
     return f"unclosed '{stack[-1]}'" if stack else None
 
 
