@@ -278,11 +278,11 @@ class _Run:
         return problems
 
     # ------------------------------------------------------------------ the search's hooks (orchestrator/repair.py)
-    def tests_in(self, folder: Path, ids: list[str] | None) -> Tests:
+    def tests_in(self, folder: Path, ids: list[str] | None, timeout_s: float) -> Tests:
         """The tests of a candidate's own copy of the workspace (``ids``: only these tests)."""
         from ..tools import ToolContext
 
-        ctx = ToolContext(workspace=folder, timeout_s=self.config.tool_timeout_s, sandbox=self.ctx.get_sandbox())
+        ctx = ToolContext(workspace=folder, timeout_s=timeout_s, sandbox=self.ctx.get_sandbox())
         return Tests.from_observation(self._tool("run_tests", {"args": list(ids)} if ids else {}, ctx))
 
     def write_candidate(self, cand: Any, originals: dict[str, str], rec: StepRecord) -> None:
@@ -395,7 +395,7 @@ class _Run:
                 # no verdict in --review-timeout: like an unreadable one, the evidence decides
                 verdict = Verdict(approve=False, reviewer=reviewer.name, malformed=True,
                                   reasons=[f"no verdict: {exc.message}"])
-            verdict = decide(verdict, checks_ok, failures)
+            verdict = decide(verdict, checks_ok, failures, diff=diff if diff != "(no changes)" else None)
         self._emit("review", f"{verdict.reviewer}: {'approve' if verdict.approve else 'reject'}"
                    + (f" ({'; '.join(verdict.requests[:2])})" if verdict.requests and not verdict.approve else ""),
                    step=step.id, verdict=verdict.model_dump())

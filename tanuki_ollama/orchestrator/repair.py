@@ -166,6 +166,12 @@ def _empty_body(region: Region) -> bool:
     return not body
 
 
+def test_timeout(localise_s: float, limit: float) -> float:
+    """One validation run's limit: a few times what the suite took under coverage (localisation runs it once),
+    at least 15 s, at most the run's tool timeout. A candidate that loops forever costs no more than that."""
+    return min(limit, max(15.0, 4 * localise_s))
+
+
 # --------------------------------------------------------------------------------------------- the step
 def search_edit(run: _Run, step: PlanStep, agent: AgentSpec, rec: StepRecord, deadline: float) -> bool | None:
     from .localise import localise
@@ -194,10 +200,7 @@ def search_edit(run: _Run, step: PlanStep, agent: AgentSpec, rec: StepRecord, de
     files = {r.path: (run.ws.root / r.path).read_text(encoding="utf-8") for r in regions}
     implement = checks is not None and _empty_body(regions[0])
     calls = ModelCalls(run, deadline)
-    for model in dict.fromkeys(w.model for w in writers(run, agent)):
-        run._use(model)
-    io = SearchIO(chat=calls.chat, complete=calls.complete,
-                  run_tests=lambda folder, ids: run.tests_in(folder, ids),
+    io = SearchIO(chat=calls.chat, complete=calls.complete, run_tests=run.tests_in,
                   review=lambda cand: run.review_candidate(step, tests, cand, deadline),
                   apply_to_workspace=lambda cand: run.write_candidate(cand, files, rec),
                   check_limits=run._check_limits,
@@ -205,7 +208,7 @@ def search_edit(run: _Run, step: PlanStep, agent: AgentSpec, rec: StepRecord, de
     cfg = run.config
     settings = SearchSettings(samples=cfg.samples, rounds=cfg.rounds, workers=cfg.workers,
                               gen_parallel=cfg.gen_parallel, seed=cfg.seed, num_predict=cfg.num_predict,
-                              deadline=deadline)
+                              deadline=deadline, test_timeout_s=test_timeout(loc_s, cfg.tool_timeout_s))
     test_code = "\n\n".join(filter(None, (test_source(run.ws.root, g) for g in gate[:2])))
     search = Search(run.ws.root, files, f"{run.task}\n{step.goal}".strip(), tests, gate, regions,
                     writers(run, agent), io, settings, test_code=test_code, implement=implement)

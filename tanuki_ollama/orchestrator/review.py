@@ -9,6 +9,7 @@ falls back to the evidence alone.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from .models import Finding, Verdict
@@ -47,8 +48,50 @@ def parse_verdict(text: str, reviewer: str) -> Verdict:
     return Verdict(approve=approve, reasons=reasons, findings=findings, requests=requests, reviewer=reviewer)
 
 
-def decide(verdict: Verdict, checks_ok: bool, failures: list[str]) -> Verdict:
-    """The final verdict: evidence first, then the reviewer (whose rejection must be concrete)."""
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{2,}")
+# words that name nothing in particular: English filler, keywords, and what every review talks about
+_COMMON = set("""the and for with that this from not are was were has have had but you your its can should would
+could will into than then there their them they what when which while also only some more most very such each
+any all one two out use used using make made does did done code test tests line lines file files function
+functions method answer object value values return returns def class self none true false null var let const
+new public private static void int string str list dict set import pass error errors fail fails failed failure
+change changes changed diff review reviewer please need needs must add added remove removed fix fixed bug
+contains correct incorrect wrong right check checks passed output input""".split())  # noqa: SIM905
+
+
+def changed_lines(diff: str) -> list[int]:
+    """New-side line numbers of the lines a unified diff adds or changes (and of the hunks that only delete)."""
+    out, line = [], 0
+    for row in diff.splitlines():
+        head = re.match(r"^@@ -\d+(?:,\d+)? \+(\d+)", row)
+        if head:
+            line = int(head.group(1))
+            continue
+        if row.startswith(("+++", "---")):
+            continue
+        if row.startswith("+"):
+            out.append(line)
+            line += 1
+        elif row.startswith("-"):
+            out.append(line)
+        else:
+            line += 1
+    return out
+
+
+def grounded(text: str, line: int | None, diff: str, near: int = 1) -> bool:
+    """Does a reviewer's request point at the change: a changed line (within ``near``), or a name it touches?"""
+    if line is not None and any(abs(line - n) <= near for n in changed_lines(diff)):
+        return True
+    body = "\n".join(r for r in diff.splitlines() if not r.startswith(("diff ", "index ", "+++", "---", "@@")))
+    names = {w for w in _WORD.findall(body) if w.lower() not in _COMMON}
+    return any(w in names for w in _WORD.findall(text) if w.lower() not in _COMMON)
+
+
+def decide(verdict: Verdict, checks_ok: bool, failures: list[str], diff: str | None = None) -> Verdict:
+    """The final verdict: evidence first, then the reviewer, whose rejection must be concrete and, when the
+    checks pass and the diff is known, grounded in the change (a changed line or a name it touches): a small
+    model's rejection that names nothing of the change cannot be acted upon."""
     if not checks_ok:
         requests = failures + [r for r in verdict.requests if r not in failures]
         return verdict.model_copy(update={"approve": False, "requests": requests or ["the checks fail"]})
@@ -57,4 +100,10 @@ def decide(verdict: Verdict, checks_ok: bool, failures: list[str]) -> Verdict:
     if not verdict.approve and not verdict.requests:
         return verdict.model_copy(update={"approve": True,
                                           "reasons": verdict.reasons + ["rejection without concrete requests"]})
+    if not verdict.approve and diff is not None:
+        kept = [f for f in verdict.findings if f.severity != "info" and grounded(f.message, f.line, diff)]
+        reasons = [r for r in verdict.reasons if grounded(r, None, diff)]
+        if not kept and not reasons:
+            return verdict.model_copy(update={"approve": True, "reasons": verdict.reasons + [
+                "rejection not grounded in the change (it names no changed line and no name the diff touches)"]})
     return verdict

@@ -79,7 +79,7 @@ class SearchIO:
 
     chat: Callable[[str, list[Message], dict, dict, threading.Event], GenAnswer]
     complete: Callable[[str, str, dict, threading.Event], GenAnswer]
-    run_tests: Callable[[Path, list[str] | None], Tests]  # in a folder; args: test ids to run (None: all)
+    run_tests: Callable[[Path, list[str] | None, float], Tests]  # in a folder: test ids (None: all), timeout
     review: Callable[[Candidate], tuple[bool, list[str]]] | None  # (approve, requests); candidate applied
     apply_to_workspace: Callable[[Candidate | None], None]  # write the candidate's file (None: undo)
     check_limits: Callable[[], None]
@@ -95,6 +95,7 @@ class SearchSettings:
     seed: int = 0
     num_predict: int = 384
     deadline: float = float("inf")
+    test_timeout_s: float = 60.0  # one validation run (a candidate that loops forever costs this much)
 
 
 @dataclass
@@ -375,11 +376,11 @@ class Search:
             shutil.copytree(self.root, work, symlinks=True, ignore=shutil.ignore_patterns(*COPY_IGNORE))
             (work / cand.region.path).write_text(cand.new_text, encoding="utf-8")
             if self.gate and self.before.passed > 0:  # other tests exist: the failing ones first
-                first = self.io.run_tests(work, self.gate)
+                first = self.io.run_tests(work, self.gate, self.s.test_timeout_s)
                 if not first.ok and first.found:
                     self._judge(cand, first, partial_run=True)
                     return cand
-            self._judge(cand, self.io.run_tests(work, None), partial_run=False)
+            self._judge(cand, self.io.run_tests(work, None, self.s.test_timeout_s), partial_run=False)
             return cand
         finally:
             cand.val_s = time.monotonic() - t0
@@ -411,13 +412,19 @@ class Search:
     def run(self) -> SearchResult:
         t0 = time.monotonic()
         accepted = None
-        with ThreadPoolExecutor(self.s.gen_parallel, thread_name_prefix="cand-gen") as gen_pool, \
-                ThreadPoolExecutor(self.s.workers, thread_name_prefix="cand-val") as val_pool:
+        gen_pool = ThreadPoolExecutor(self.s.gen_parallel, thread_name_prefix="cand-gen")
+        val_pool = ThreadPoolExecutor(self.s.workers, thread_name_prefix="cand-val")
+        try:
             for rnd in range(self.s.rounds):
                 accepted = self._round(rnd, gen_pool, val_pool)
                 if accepted is not None or time.monotonic() >= self.s.deadline:
                     break
+        finally:
+            # never wait here for a model call that hangs: streams stop at their next chunk (abort), the rest end
+            # with the engine's own timeout; validations are bounded by the sandbox's
             self.abort.set()
+            gen_pool.shutdown(wait=False, cancel_futures=True)
+            val_pool.shutdown(wait=False, cancel_futures=True)
         return self.result(accepted, time.monotonic() - t0)
 
     def result(self, accepted: Candidate | None = None, wall_s: float = 0.0) -> SearchResult:
@@ -477,9 +484,7 @@ class Search:
             for fut in gens | vals:
                 fut.cancel()
             if accepted is not None:
-                self.abort.set()
-                wait(gens | vals, timeout=30)
-                self.abort.clear()
+                self.abort.set()  # the other candidates' streams stop at their next chunk
         if accepted is None and self.fallback is not None:
             accepted = self._overrule(self.fallback)
         if accepted is None:

@@ -72,7 +72,7 @@ def make(tmp_path: Path, script: Script, *, samples=4, rounds=1, review=None, ev
     region = function_region("calc.py", SRC, "add", 1, 2, focus=2)
     applied: list = []
     io = SearchIO(chat=script.chat, complete=script.complete,
-                  run_tests=lambda folder, ids: judge((folder / "calc.py").read_text()),
+                  run_tests=lambda folder, ids, timeout: judge((folder / "calc.py").read_text()),
                   review=review, apply_to_workspace=applied.append, check_limits=lambda: None,
                   emit=lambda kind, msg, **data: (events if events is not None else []).append((kind, msg, data)))
     search = Search(tmp_path, {"calc.py": SRC}, "make the failing test pass", BEFORE, ["test_calc.py::test_add"],
@@ -166,3 +166,21 @@ def test_when_the_reviewer_rejects_every_passing_candidate_the_tests_rank_first(
     assert result.accepted is result.candidates[0]  # both pass; the smallest diff is taken
     assert result.accepted.status == "accepted" and "looks odd" in result.accepted.reason
     assert applied[-1] is result.accepted
+
+
+def test_a_reviewer_rejection_must_point_at_the_change():
+    from tanuki_ollama.orchestrator.models import Finding, Verdict
+    from tanuki_ollama.orchestrator.review import changed_lines, decide
+
+    diff = ("--- a/calc.py\n+++ b/calc.py\n@@ -1,6 +1,6 @@\n def add(a, b):\n-    return a - b\n+    return a + b\n"
+            " \n \n def sub(a, b):\n")
+    assert changed_lines(diff) == [2, 2]
+
+    def rejected(message, line=None):
+        return Verdict(approve=False, findings=[Finding(line=line, severity="major", message=message)],
+                       requests=[message], reviewer="r")
+
+    assert decide(rejected("The answer object contains", line=9), True, [], diff).approve  # names nothing
+    assert not decide(rejected("this line is wrong", line=2), True, [], diff).approve  # a changed line
+    assert not decide(rejected("sub must not change"), True, [], diff).approve  # a name of the diff
+    assert not decide(rejected("The answer object contains"), False, ["make test_add pass"], diff).approve
