@@ -327,14 +327,16 @@ class _Run:
         if tester is None:
             return None
         texts = {p: self.ws.inside(p).read_text(errors="replace") for p in sources}
-        modules = [Path(p).with_suffix("").as_posix().replace("/", ".") for p in sources]
-        result = self._chat(self.config.model_for(tester.name), checks_mod.tester_messages(self.task, texts),
+        modules = [checks_mod.module_name(p, self.ws.root)[0] for p in sources]
+        result = self._chat(self.config.model_for(tester.name),
+                            checks_mod.tester_messages(self.task, texts, roster=self.roster, root=self.ws.root),
                             tester.output_schema, deadline)
         found = checks_mod.parse_tester_checks(result.message.content, modules)
         if found is None:
             return None
         reviewer = self.roster.get(self.config.reviewer_agent)
-        answer = self._chat(self.config.model_for(reviewer.name), checks_mod.review_messages(self.task, found),
+        answer = self._chat(self.config.model_for(reviewer.name),
+                            checks_mod.review_messages(self.task, found, reviewer=reviewer, roster=self.roster),
                             reviewer.output_schema, deadline)
         verdict = parse_verdict(answer.message.content, reviewer.name)
         if not verdict.malformed and not verdict.approve:
