@@ -306,4 +306,31 @@ def quickstart_cmd(seeds, compare, family, samples, rounds, run_timeout, num_thr
     _run_and_emit(run_quickstart, cfg, engine, profile=profile, as_json=as_json)
 
 
-EVAL_COMMANDS = [humaneval_cmd, bugfix_cmd, scenarios_cmd, quickstart_cmd, compare_cmd]
+@click.command("candidates")
+@click.option("--repo", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="a repository with a failing test (default: examples/buggy-calculator)")
+@click.option("--model", default="tanuki-micro-debugger", show_default=True)
+@click.option("--samples", type=click.IntRange(1, 256), default=16, show_default=True, help="candidates per setting")
+@click.option("--settings", "settings_spec", default="1x1,2x2,4x2", show_default=True,
+              help="comma list of PARALLELxWORKERS: model requests in flight x validations at once")
+@click.option("--repeats", type=click.IntRange(1, 10), default=1, show_default=True)
+@click.option("--num-thread", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option("--json", "as_json", is_flag=True, help="print only the summary JSON (one line)")
+def candidates_cmd(repo, model, samples, settings_spec, repeats, num_thread, out, as_json) -> None:
+    """Candidates per minute of the search with parallel model slots and validation workers, side by side."""
+    from ..bench.candidates import CandidatesConfig, run_candidates
+    from ..orchestrator import RunConfig
+
+    try:
+        settings = [tuple(int(x) for x in part.lower().split("x")) for part in settings_spec.split(",") if part]
+        assert all(len(s) == 2 and min(s) >= 1 for s in settings) and settings
+    except (ValueError, AssertionError):
+        raise click.UsageError(f"bad --settings {settings_spec!r}: write e.g. 1x1,4x2") from None
+    cfg = CandidatesConfig(model=model, samples=samples, settings=settings, repeats=repeats, num_thread=num_thread,
+                           command=_command_line(), **({"repo": repo} if repo else {}))
+    cfg.out_dir = out or Path("bench-out") / "candidates"
+    _run_and_emit(run_candidates, cfg, _ollama_engine(RunConfig().num_ctx), profile=False, as_json=as_json)
+
+
+EVAL_COMMANDS = [humaneval_cmd, bugfix_cmd, scenarios_cmd, quickstart_cmd, candidates_cmd, compare_cmd]

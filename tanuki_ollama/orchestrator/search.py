@@ -96,6 +96,7 @@ class SearchSettings:
     num_predict: int = 384
     deadline: float = float("inf")
     test_timeout_s: float = 60.0  # one validation run (a candidate that loops forever costs this much)
+    stop_at_first: bool = True  # False: every candidate is generated and validated (throughput measurements)
 
 
 @dataclass
@@ -476,7 +477,7 @@ class Search:
                         self.stats["validated"] += 1
                         self.stats["validation_s"] += cand.val_s
                         self._report(cand)
-                        if cand.status == "passed" and accepted is None:
+                        if cand.status == "passed" and accepted is None and self.s.stop_at_first:
                             accepted = self._review(cand)
                         elif cand.status == "partial" and _better(cand, self.best):
                             self.best = cand
