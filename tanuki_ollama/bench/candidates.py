@@ -135,7 +135,7 @@ def run_candidates(cfg: CandidatesConfig, *, engine: Any = None, log: Callable[[
     base = [r for r in rows if (r["parallel"], r["workers"]) == tuple(cfg.settings[0])]
     base_rate = sum(r["candidates_per_min"] for r in base) / max(1, len(base))
     per_setting = []
-    for parallel, workers in cfg.settings:
+    for parallel, workers in dict.fromkeys(tuple(x) for x in cfg.settings):
         mine = [r for r in rows if (r["parallel"], r["workers"]) == (parallel, workers)]
         rate = sum(r["candidates_per_min"] for r in mine) / max(1, len(mine))
         per_setting.append({"parallel": parallel, "workers": workers, "candidates_per_min": round(rate, 2),
