@@ -149,8 +149,8 @@ def run_candidates(cfg: CandidatesConfig, *, engine: Any = None, log: Callable[[
                "metrics": {f"p{s['parallel']}w{s['workers']}/candidates_per_min": s["candidates_per_min"]
                            for s in per_setting},
                "settings": per_setting, "runs": rows,
-               "per_item_md": ["| parallel slots | validation workers | candidates/min | speed-up | wall s | "
-                               "generation s (summed) | validation s (summed) |", "|---|---|---|---|---|---|---|"]
+               "per_item_md": [("| parallel slots | validation workers | candidates/min | speed-up | wall s | "
+                               "generation s (summed) | validation s (summed) |"), "|---|---|---|---|---|---|---|"]
                + [f"| {s['parallel']} | {s['workers']} | {s['candidates_per_min']} | {s['speedup']} | {s['wall_s']} | "
                   f"{s['generation_s']} | {s['validation_s']} |" for s in per_setting]}
     summary["files"] = write_reports(summary, cfg.out_dir)
