@@ -45,6 +45,7 @@ class Region:
     function: str | None = None
     focus: int | None = None  # the suspicious line inside the region
     kind: str = "function"  # "function" or "lines"
+    hot: list[int] = field(default_factory=list)  # the region's suspicious lines, most suspicious first
 
     @property
     def language(self) -> str:

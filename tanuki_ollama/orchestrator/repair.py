@@ -121,7 +121,9 @@ def regions_from(loc: Any, root: Path) -> list[Region]:
             break
         if is_test_path(f.path) or f.start is None or f.end is None or not (root / f.path).is_file():
             continue
-        out.append(function_region(f.path, text(f.path), f.function, f.start, f.end, focus=f.line))
+        region = function_region(f.path, text(f.path), f.function, f.start, f.end, focus=f.line)
+        region.hot = [s.line for s in loc.lines if s.path == f.path and region.start <= s.line <= region.end]
+        out.append(region)
     if not out:
         for s in loc.lines[:MAX_REGIONS]:
             if not is_test_path(s.path) and (root / s.path).is_file():

@@ -38,8 +38,12 @@ COPY_IGNORE = (".git", ".tanuki", "__pycache__", ".pytest_cache", ".mypy_cache",
 FENCE = {"python": "python", "javascript": "javascript", "typescript": "typescript", "java": "java", "go": "go",
          "c": "c", "cpp": "cpp", "rust": "rust"}
 COMMENT = {"python": "#"}  # every other language of the sandbox comments with //
-VARIANTS = ("complete", "repair", "complete-hint")
+# the prompt of each candidate in turn: "line" rewrites one suspicious line (the rest of the function is kept),
+# "complete" continues the function from a line, "complete-hint" does so after a comment with the old line and the
+# failure, "repair" asks for the whole function as JSON with the failing check in view
+VARIANTS = ("line", "complete", "line", "repair", "line", "complete-hint")
 CONTINUATION_TOKENS = 256
+LINE_TOKENS = 40
 CHAT_STOPS = ["<|im_end|>", "<|im_start|>", "<|endoftext|>", "\n```"]
 
 
@@ -63,6 +67,7 @@ class GenRequest:
     messages: list[Message] | None = None  # a chat request (JSON edit schema)
     prompt: str | None = None  # a raw continuation
     prefix_lines: list[str] = field(default_factory=list)  # region lines kept before the continuation
+    line: int | None = None  # "line": the one line the continuation replaces
     indent: str = ""  # the indentation the raw prompt ends with
 
 
@@ -159,6 +164,16 @@ def continuation_stops(region: Region) -> list[str]:
     if region.language == "python":
         return [*CHAT_STOPS, "\ndef ", "\nclass ", "\n@", "\nif __name__", "\nprint(", "\n#", "\n\n\n"]
     return CHAT_STOPS
+
+
+def replace_line(region: Region, line: int, indent: str, completion: str) -> str | None:
+    """The region with line ``line`` replaced by ``indent`` + the first line of the completion."""
+    first = next((ln.strip() for ln in completion.splitlines() if ln.strip()), "")
+    if not first:
+        return None
+    lines = region.text.splitlines()
+    lines[line - region.start] = indent + first
+    return "\n".join(lines)
 
 
 def finish_region(region: Region, kept: list[str], completion: str, indent: str = "") -> str | None:
@@ -284,6 +299,10 @@ class Search:
                          and c.status in ("failing", "broke", "partial")]
                 req.messages = repair_messages(writer, region, self.task, self.evidence, self.gate, self.test_code,
                                                tried, self.requests, self.implement)
+            elif variant == "line":
+                req.line = self._hot_line(region, i)
+                # no hint comment here: after one, a small model tends to end the line and start another function
+                req.prompt, req.prefix_lines, req.indent = continuation(self._text(region.path), region, req.line, "")
             else:
                 cut = self._cut(region, i)
                 hint = self._hint(region, cut) if variant == "complete-hint" else ""
@@ -304,6 +323,14 @@ class Search:
     def _text(self, path: str) -> str:
         best = self.best
         return best.new_text if best is not None and best.region.path == path else self.files[path]
+
+    def _hot_line(self, region: Region, i: int) -> int:
+        """The i-th line to rewrite: the region's suspicious lines in turn (the most suspicious most often)."""
+        body = body_start(region)
+        hot = [n for n in region.hot if body <= n <= region.end] or \
+            ([region.focus] if region.focus and body <= region.focus <= region.end else [min(body, region.end)])
+        order = [h for k, h in enumerate(hot[:3]) for _ in range(3 - k)]  # 1st x3, 2nd x2, 3rd x1
+        return order[(i // 2) % len(order)]
 
     def _cut(self, region: Region, i: int) -> int:
         """Where a continuation starts: the suspicious line, or (every other time) the first line of the body; for
@@ -329,6 +356,9 @@ class Search:
         if req.messages is not None:
             return req, self.io.chat(req.writer.model, req.messages, EDIT_SCHEMA, opts, self.abort)
         # a continuation ends where the function does: stop at the next top-level definition
+        if req.line is not None:  # one line: stop at its end
+            opts.update(num_predict=min(self.s.num_predict, LINE_TOKENS), stop=[*CHAT_STOPS, "\n\n"])
+            return req, self.io.complete(req.writer.model, req.prompt or "", opts, self.abort)
         rest = req.region.end - req.region.start + 1 - len(req.prefix_lines)
         budget = CONTINUATION_TOKENS if self.implement else min(CONTINUATION_TOKENS, 24 * rest + 32)
         opts.update(num_predict=min(self.s.num_predict, budget), stop=continuation_stops(req.region))
@@ -338,6 +368,8 @@ class Search:
         region = req.region
         if req.messages is not None:
             code = code_of(answer.text)
+        elif req.line is not None:
+            code = replace_line(region, req.line, req.indent, answer.text)
         else:
             code = finish_region(region, req.prefix_lines, answer.text, req.indent)
         cand = Candidate(next(self.ids), region, code or "", req.writer.agent, req.variant, req.temperature, rnd,

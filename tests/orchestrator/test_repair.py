@@ -24,12 +24,14 @@ def run(engine, repo, tmp_path, task="make the failing test pass", **cfg):
 def test_the_search_localises_samples_and_lets_the_tests_decide(repo, tmp_path):
     engine = ScriptedEngine([
         "no plan",  # the default plan: edit -> check -> review
-        "return a * b\n",  # candidate 1: a continuation of add() from its suspicious line; fails test_add
-        json.dumps({"code": "def add(a, b):\n    return a + b"}),  # candidate 2: a JSON repair; passes
+        "return a * b\n",  # candidate 1: a new version of the suspicious line; fails test_add
+        "return a * b\n",  # candidate 2: a continuation of add() from that line: the same program
+        "return a - b\n",  # candidate 3: the line again, unchanged
+        json.dumps({"code": "def add(a, b):\n    return a + b"}),  # candidate 4: a JSON repair; passes
         approve(),  # the reviewer of the passing candidate
         approve(),  # the plan's review step
     ])
-    report, events = run(engine, repo, tmp_path)
+    report, events = run(engine, repo, tmp_path, samples=4)
     assert report.status == "succeeded", report.not_done
     ws = tmp_path / "runs" / report.run_id / "workspace"
     assert (ws / "calculator.py").read_text() == FIXED
@@ -38,19 +40,22 @@ def test_the_search_localises_samples_and_lets_the_tests_decide(repo, tmp_path):
     assert search["gate"] == ["test_calculator.py::test_add"]
     top = search["localisation"]["functions"][0]
     assert (top["path"], top["function"]) == ("calculator.py", "add")
-    assert [c["status"] for c in search["candidates"]] == ["failing", "accepted"]
+    assert [c["status"] for c in search["candidates"]] == ["failing", "duplicate", "no-op", "accepted"]
     assert "test_add" in search["candidates"][0]["reason"]  # why it was rejected
-    assert search["accepted"]["variant"] == "repair" and search["stats"]["validated"] == 2
-    # the continuation's prompt is the file up to the suspicious line, ending with the body's indentation
+    assert [c["variant"] for c in search["candidates"]] == ["line", "complete", "line", "repair"]
+    assert search["stats"]["validated"] == 2 and search["stats"]["duplicates"] == 1
+    # a line candidate's prompt is the file up to the suspicious line and the body's indentation; the model writes
+    # one line, the rest of the function is kept
     gen = next(c for c in engine.calls if c.get("prompt") is not None)
-    assert gen["prompt"].endswith("def add(a, b):\n    ") and gen["raw"]
+    assert gen["raw"] and gen["prompt"].endswith("def add(a, b):\n    ") and "return a - b" not in gen["prompt"]
+    assert gen["options"]["num_predict"] <= 40
     # the repair request shows the failing check and only the function, never the whole file
     chat = next(c for c in engine.calls if c.get("format") and c["format"].get("required") == ["code"])
     user = chat["messages"][-1].content
     assert "test_add" in user and "return a - b" in user and "def multiply" not in user
     kinds = {e.kind for e in events}
     assert {"localise", "search", "candidate"} <= kinds
-    assert report.usage["search"]["candidates"] == 2 and report.usage["search"]["localisation_s"] > 0
+    assert report.usage["search"]["candidates"] == 4 and report.usage["search"]["localisation_s"] > 0
 
 
 def test_a_candidate_that_breaks_a_passing_test_is_never_accepted(tmp_path):
@@ -59,8 +64,7 @@ def test_a_candidate_that_breaks_a_passing_test_is_never_accepted(tmp_path):
     (repo / "calc.py").write_text("def add(a, b):\n    return a - b\n\n\ndef identity(x):\n    return add(x, 0)\n")
     (repo / "test_calc.py").write_text("from calc import add, identity\n\n\ndef test_add():\n    assert add(2, 3) == 5"
                                        "\n\n\ndef test_identity():\n    assert identity(4) == 4\n")
-    engine = ScriptedEngine(["no plan", "return a * b\n",
-                             json.dumps({"code": "def add(a, b):\n    return a + b if b else 0"})])
+    engine = ScriptedEngine(["no plan", "return a * b\n", "return a + b if b else 0\n"])
     report, events = run(engine, repo, tmp_path, max_replans=0)
     assert report.status == "failed", [e.message for e in events]
     ws = tmp_path / "runs" / report.run_id / "workspace"
