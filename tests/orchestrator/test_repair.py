@@ -97,3 +97,17 @@ def test_a_task_without_a_failing_test_is_checked_against_the_examples_it_states
     assert checks["origin"] == "examples" and checks["cases"] == 2
     assert [c["status"] for c in edit["search"]["candidates"]] == ["partial", "accepted"]
     assert any(e.kind == "checks" for e in events)
+
+
+def test_a_later_edit_step_with_nothing_left_to_check_changes_nothing(repo, tmp_path):
+    plan = {"steps": [
+        {"id": "fix", "kind": "edit", "agent": "tanuki-debugger", "goal": "fix add", "inputs": ["calculator.py"],
+         "acceptance": ["tests pass"], "depends_on": []},
+        {"id": "more", "kind": "edit", "agent": "tanuki-coder", "goal": "add_multiplication_error", "inputs": [],
+         "acceptance": [], "depends_on": ["fix"]}]}
+    engine = ScriptedEngine([json.dumps(plan), "return a + b\n", "return a + b\n", approve(), approve(), approve()])
+    report, events = run(engine, repo, tmp_path)
+    assert report.status == "succeeded", report.not_done
+    more = next(s for s in report.steps if s["id"] == "more")
+    assert more["status"] == "accepted" and more["files_written"] == [] and more["search"] is None
+    assert any("nothing left to check" in e.message for e in events)
