@@ -300,7 +300,7 @@ class Search:
                 req.messages = repair_messages(writer, region, self.task, self.evidence, self.gate, self.test_code,
                                                tried, self.requests, self.implement)
             elif variant == "line":
-                req.line = self._hot_line(region, i)
+                req.line = self._hot_line(region, i, rnd)
                 # no hint comment here: after one, a small model tends to end the line and start another function
                 req.prompt, req.prefix_lines, req.indent = continuation(self._text(region.path), region, req.line, "")
             else:
@@ -324,13 +324,20 @@ class Search:
         best = self.best
         return best.new_text if best is not None and best.region.path == path else self.files[path]
 
-    def _hot_line(self, region: Region, i: int) -> int:
-        """The i-th line to rewrite: the region's suspicious lines in turn (the most suspicious most often)."""
+    def _hot_line(self, region: Region, i: int, rnd: int) -> int:
+        """The line the i-th "line" candidate rewrites: the localiser's top lines of the region first (the most
+        suspicious most often), then the rest of the body in order (localisation without coverage knows little
+        about lines); each round goes further down that list."""
         body = body_start(region)
-        hot = [n for n in region.hot if body <= n <= region.end] or \
-            ([region.focus] if region.focus and body <= region.focus <= region.end else [min(body, region.end)])
-        order = [h for k, h in enumerate(hot[:3]) for _ in range(3 - k)]  # 1st x3, 2nd x2, 3rd x1
-        return order[(i // 2) % len(order)]
+        lines = region.text.splitlines()
+        hot = [n for n in region.hot if body <= n <= region.end]
+        rest = [n for n in range(body, region.end + 1) if n not in hot
+                and lines[n - region.start].strip() not in ("", "{", "}", "};", "else:", "try:", "} else {")]
+        order = [h for k, h in enumerate(hot[:3]) for _ in range(3 - k)] + hot[3:] + rest
+        if not order:
+            return min(body, region.end)
+        per_round = max(1, self.s.samples // 2)
+        return order[(i // 2 + rnd * per_round) % len(order)]
 
     def _cut(self, region: Region, i: int) -> int:
         """Where a continuation starts: the suspicious line, or (every other time) the first line of the body; for
