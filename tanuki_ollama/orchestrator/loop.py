@@ -16,7 +16,7 @@ from typing import Any
 
 from ..agents.prompts import render_system_prompt, render_template
 from ..agents.roster import AgentSpec, Roster, load_roster
-from ..errors import TanukiError
+from ..errors import Cancelled, RunTimeout, StepTimeout, TanukiError
 from ..resources import ResidencyManager
 from ..types import ChatResult, Message, Usage
 from . import act
@@ -31,18 +31,6 @@ from .router import route
 from .workspace import Workspace
 
 BASELINE = "base"
-
-
-class Cancelled(TanukiError):
-    """The run was cancelled (Ctrl-C); its journal is kept and ``--resume RUN_ID`` continues it."""
-
-
-class RunTimeout(TanukiError):
-    """The whole run went over ``run_timeout_s``."""
-
-
-class StepTimeout(TanukiError):
-    """One step (or its review) went over its time limit."""
 
 
 def run_task(task: str, repo: Path, *, engine: Any, config: RunConfig | None = None,
