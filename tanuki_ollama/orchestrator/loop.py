@@ -17,9 +17,9 @@ from typing import Any
 from ..agents.prompts import render_system_prompt, render_template
 from ..agents.roster import AgentSpec, Roster, load_roster
 from ..errors import Cancelled, RunTimeout, StepTimeout, TanukiError
-from ..resources import ResidencyManager
-from ..types import ChatResult, Message, Usage
+from ..types import Message
 from . import act
+from .calls import ModelGate, ToolCalls
 from .context import AgentSession, ContextManager, PacketCorrupt, TokenEstimator
 from .evidence import Tests, failing_files, is_test_path, source_candidates
 from .journal import Journal
@@ -45,7 +45,7 @@ class _Run:
     def __init__(self, task, repo, engine, config: RunConfig, on_event, cancel, registry, roster):
         from ..tools import ToolContext, default_registry
 
-        self.engine, self.config, self.cancel = engine, config, cancel
+        self.config = config
         self.on_event = on_event or (lambda event: None)
         self.roster = roster or load_roster()
         self.registry = registry or default_registry()
@@ -67,14 +67,11 @@ class _Run:
         self.ctx = ToolContext(workspace=self.ws.root, timeout_s=config.tool_timeout_s)
         self.estimator = TokenEstimator(engine, shared=True)  # the agents of a family share one tokenizer
         self.cm = ContextManager(self.estimator, num_ctx=config.num_ctx, reserve=config.num_predict + 64)
-        # loads carry the options that decide a runner (Ollama reloads a model whose num_ctx or num_thread differ)
-        load_options = {"num_ctx": config.num_ctx, **({"num_thread": config.num_thread} if config.num_thread else {})}
-        self.residency = ResidencyManager(engine, budget_bytes=config.memory_budget_bytes, options=load_options)
         self.usage = {"prompt_tokens": 0, "completion_tokens": 0, "model_requests": 0, "model_calls": 0,
                       "model_s": 0.0, "tool_s": 0.0}
         self.repomap: Any = None
-        self.current_model: str | None = None
-        self._test_cache: dict[str, Tests] = {}
+        self.gate = ModelGate(engine, config, self.roster, cancel, self.deadline, self.run_id, self.usage)
+        self.tools = ToolCalls(self.registry, self.ctx, self.ws, self.usage, self._emit)
 
     # ------------------------------------------------------------------ the run
     def execute(self) -> RunReport:
@@ -90,7 +87,7 @@ class _Run:
             status = "timed_out"
             self._emit("error", exc.message)
         finally:
-            self.residency.close()
+            self.gate.residency.close()
             self.state["status"] = "interrupted" if status == "cancelled" else status
             self._save()
         report = self._report(status)
@@ -112,7 +109,7 @@ class _Run:
         else:
             self.ws.snapshot(BASELINE)
         if self.state["tests_before"] is None:
-            self.state["tests_before"] = self._tests().as_dict()
+            self.state["tests_before"] = self.tools.tests().as_dict()
             self._emit("tool", f"tests before: {self.state['tests_before']['summary']}",
                        tests=self.state["tests_before"])
         if self.state["plan"] is None:  # a new run, or one interrupted while planning
@@ -122,7 +119,7 @@ class _Run:
         for _ in range(self.config.max_replans + 2):  # one pass per plan; each re-plan starts a new pass
             failed = None
             for step in self._pending():
-                self._check_limits()
+                self.gate.check_limits()
                 rec = self._run_step(step)
                 if rec.status == "failed":
                     failed = rec
@@ -149,7 +146,7 @@ class _Run:
         self.ws.snapshot(f"step-{step.id}")
         self._emit("step_start", f"{step.id} {step.kind} by {agent.name}: {step.goal}", step=step.model_dump(),
                    agent=agent.name)
-        self._prefetch_after(step)
+        self.gate.prefetch_after(step, self._pending())
         deadline = min(self.deadline, t0 + self.config.step_timeout_s)
         try:
             handler = {"edit": self._edit, "check": self._check, "review": self._review_step}[step.kind]
@@ -221,8 +218,8 @@ class _Run:
             except PacketCorrupt:
                 self.cm.forget(agent.name)
                 turns, user = [], session.receive(self.cm.send(packet), hint)
-            result = self._chat(model, base + turns + [Message(role="user", content=user)], agent.output_schema,
-                                deadline)
+            result = self.gate.chat(model, base + turns + [Message(role="user", content=user)],
+                                    agent.output_schema, deadline)
             turns += [Message(role="user", content=user), result.message]
             parsed, repairs = parse_object(result.message.content)
             self._emit("agent", f"{agent.name} answered ({len(result.message.content)} chars"
@@ -233,8 +230,8 @@ class _Run:
                 rec.verdicts.append({"approve": False, "requests": requests, "malformed": True})
                 continue
             problems = self._act(parsed, agent, rec, source, test)
-            tests = self._tests()
-            checks_ok = not problems and self._acceptance_ok(step, tests)
+            tests = self.tools.tests()
+            checks_ok = not problems and self.tools.acceptance_ok(step, tests)
             verdict = self._review(step, f"step-{step.id}", tests, checks_ok, problems + tests.requests(), deadline)
             rec.verdicts.append(verdict.model_dump())
             if verdict.approve:
@@ -247,7 +244,7 @@ class _Run:
              test: str | None) -> list[str]:
         """Run the tool calls of the reply's ReAct steps, then its whole-file writes; returns the problems."""
         for name, args in act.tool_calls(parsed, agent, self.config.max_tool_calls):
-            obs = self._tool(name, args, self.ctx, allowed=agent.tools)
+            obs = self.tools.call(name, args, self.ctx, allowed=agent.tools)
             rec.tool_calls.append({"tool": name, "args": args, "ok": obs.ok, "summary": obs.summary})
             self._emit("tool", f"{name}: {obs.summary}", ok=obs.ok)
         problems = []
@@ -259,8 +256,8 @@ class _Run:
             if error:
                 problems.append(error)
                 continue
-            obs = self._tool("write_file", {"path": write.path, "content": write.content}, self.ctx,
-                                     allowed=agent.tools)
+            obs = self.tools.call("write_file", {"path": write.path, "content": write.content}, self.ctx,
+                                  allowed=agent.tools)
             rec.tool_calls.append({"tool": "write_file", "args": {"path": write.path}, "ok": obs.ok,
                                    "summary": obs.summary})
             self._emit("tool", f"write_file: {obs.summary}", ok=obs.ok)
@@ -274,7 +271,7 @@ class _Run:
     def _failing_tests_fixed(self) -> bool:
         """The run started with failing tests, and every test passes now."""
         before = Tests.from_dict(self.state["tests_before"])
-        return before.found and bool(before.failed or before.errors) and self._tests().ok
+        return before.found and bool(before.failed or before.errors) and self.tools.tests().ok
 
     # ------------------------------------------------------------------ the search's hooks (orchestrator/repair.py)
     def tests_in(self, folder: Path, ids: list[str] | None, timeout_s: float) -> Tests:
@@ -282,13 +279,13 @@ class _Run:
         from ..tools import ToolContext
 
         ctx = ToolContext(workspace=folder, timeout_s=timeout_s, sandbox=self.ctx.get_sandbox())
-        return Tests.from_observation(self._tool("run_tests", {"args": list(ids)} if ids else {}, ctx))
+        return Tests.from_observation(self.tools.call("run_tests", {"args": list(ids)} if ids else {}, ctx))
 
     def write_candidate(self, cand: Any, originals: dict[str, str], rec: StepRecord) -> None:
         """Put a candidate's file into the workspace (None: put the original files back)."""
         writes = {cand.region.path: cand.new_text} if cand is not None else originals
         for path, text in writes.items():
-            obs = self._tool("write_file", {"path": path, "content": text}, self.ctx)
+            obs = self.tools.call("write_file", {"path": path, "content": text}, self.ctx)
             if not obs.ok:
                 raise TanukiError(f"write {path} refused: {obs.error or obs.summary}", hint="check the workspace")
             self._refresh_map([path])
@@ -331,16 +328,14 @@ class _Run:
             return None
         texts = {p: self.ws.inside(p).read_text(errors="replace") for p in sources}
         modules = [checks_mod.module_name(p, self.ws.root)[0] for p in sources]
-        result = self._chat(self.config.model_for(tester.name),
-                            checks_mod.tester_messages(self.task, texts, roster=self.roster, root=self.ws.root),
-                            tester.output_schema, deadline)
+        messages = checks_mod.tester_messages(self.task, texts, roster=self.roster, root=self.ws.root)
+        result = self.gate.chat(self.config.model_for(tester.name), messages, tester.output_schema, deadline)
         found = checks_mod.parse_tester_checks(result.message.content, modules)
         if found is None:
             return None
         reviewer = self.roster.get(self.config.reviewer_agent)
-        answer = self._chat(self.config.model_for(reviewer.name),
-                            checks_mod.review_messages(self.task, found, reviewer=reviewer, roster=self.roster),
-                            reviewer.output_schema, deadline)
+        asked = checks_mod.review_messages(self.task, found, reviewer=reviewer, roster=self.roster)
+        answer = self.gate.chat(self.config.model_for(reviewer.name), asked, reviewer.output_schema, deadline)
         verdict = parse_verdict(answer.message.content, reviewer.name)
         if not verdict.malformed and not verdict.approve:
             self._emit("checks", "the reviewer rejected the tester's checks: " + "; ".join(verdict.requests[:2]))
@@ -351,15 +346,15 @@ class _Run:
         path = self.ws.inside(found.path)
         if path.is_file():
             path.unlink()
-        self._test_cache.clear()
+        self.tools.forget_tests()
 
     def _check(self, step: PlanStep, agent: AgentSpec, rec: StepRecord, deadline: float) -> bool:
         rec.attempts += 1
-        tests = self._tests(allowed=agent.tools)
+        tests = self.tools.tests(allowed=agent.tools)
         rec.tool_calls.append({"tool": "run_tests", "ok": tests.ok, "summary": tests.summary})
         ok = tests.ok or not tests.found
         if any("lint" in a.lower() for a in step.acceptance) and "lint" in agent.tools:
-            obs = self._tool("lint", {}, self.ctx, allowed=agent.tools)
+            obs = self.tools.call("lint", {}, self.ctx, allowed=agent.tools)
             rec.tool_calls.append({"tool": "lint", "ok": obs.ok, "summary": obs.summary})
             ok = ok and obs.ok
         if not ok:
@@ -368,7 +363,7 @@ class _Run:
 
     def _review_step(self, step: PlanStep, agent: AgentSpec, rec: StepRecord, deadline: float) -> bool:
         rec.attempts += 1
-        tests = self._tests()
+        tests = self.tools.tests()
         verdict = self._review(step, BASELINE, tests, tests.ok or not tests.found, tests.requests(), deadline,
                                reviewer=agent, always=True)
         rec.verdicts.append(verdict.model_dump())
@@ -391,8 +386,8 @@ class _Run:
                         Message(role="user", content=user)]
             review_deadline = min(deadline, time.monotonic() + self.config.review_timeout_s)
             try:
-                result = self._chat(self.config.model_for(reviewer.name), messages, reviewer.output_schema,
-                                    review_deadline)
+                result = self.gate.chat(self.config.model_for(reviewer.name), messages,
+                                        reviewer.output_schema, review_deadline)
                 verdict = parse_verdict(result.message.content, reviewer.name)
             except StepTimeout as exc:
                 if time.monotonic() >= deadline:  # the step's own time is up, not just the review's
@@ -415,8 +410,8 @@ class _Run:
         names = [a.name for a in agents]
         messages = plan_messages(self.task, agents, self._repo_map(2000), before.failed, feedback)
         try:
-            result = self._chat(self.config.model_for(planner.name), messages, plan_schema(names),
-                                min(self.deadline, time.monotonic() + self.config.step_timeout_s))
+            result = self.gate.chat(self.config.model_for(planner.name), messages, plan_schema(names),
+                                    min(self.deadline, time.monotonic() + self.config.step_timeout_s))
             plan = parse_plan(result.message.content, self.task, names, files)
         except StepTimeout as exc:
             plan = default_plan(self.task, files, note=f"planner: {exc.message}")
@@ -536,121 +531,6 @@ class _Run:
         except TanukiError:
             return False
 
-    # ------------------------------------------------------------------ evidence
-    def _tests(self, allowed: list[str] | None = None) -> Tests:
-        """The test evidence; a workspace whose content did not change since the last run is not re-tested."""
-        key = self.ws.fingerprint()
-        permitted = allowed is None or "run_tests" in allowed
-        if permitted and key in self._test_cache:
-            return self._test_cache[key]
-        obs = self._tool("run_tests", {}, self.ctx, allowed=allowed)
-        tests = Tests.from_observation(obs)
-        if permitted:
-            self._test_cache[key] = tests
-        self._emit("tool", f"run_tests: {tests.summary}", ok=tests.ok)
-        return tests
-
-    def _tool(self, name: str, args: dict, ctx: Any, *, allowed: list[str] | None = None) -> Any:
-        """Every tool call of the run: through the registry (permissions, validation, timeout, retry), timed."""
-        t0 = time.monotonic()
-        obs = self.registry.call(name, args, ctx, allowed=allowed)
-        self.usage["tool_s"] += time.monotonic() - t0
-        return obs
-
-    def _acceptance_ok(self, step: PlanStep, tests: Tests) -> bool:
-        ok = tests.ok or not tests.found
-        if any("lint" in a.lower() for a in step.acceptance):
-            ok = ok and self._tool("lint", {}, self.ctx).ok
-        return ok
-
-    # ------------------------------------------------------------------ the model
-    def _use(self, model: str) -> None:
-        if self.current_model and self.current_model != model:
-            self.residency.release(self.current_model)
-        self.current_model = model
-        self.residency.ensure(model)
-
-    def _prefetch_after(self, step: PlanStep) -> None:
-        if not self.config.prefetch:
-            return
-        pending = [s for s in self._pending() if s.id != step.id]
-        if pending and pending[0].kind != "check":
-            agent = route(pending[0], self.roster, self.config.agents or None)
-            self.residency.prefetch(self.config.model_for(agent.name))
-
-    def _chat(self, model: str, messages: list[Message], schema: dict, deadline: float) -> ChatResult:
-        """One model call (residency included) in a worker thread, so cancellation and timeouts cut the wait
-        short; an abandoned answer stops streaming, which tells Ollama to stop generating."""
-        self._check_limits()
-        if time.monotonic() >= deadline:
-            raise StepTimeout(f"no time left for {model}", hint="raise --step-timeout")
-        self.usage["model_requests"] += 1
-        box: dict[str, Any] = {}
-        abort = threading.Event()
-        options = {"num_ctx": self.config.num_ctx, "num_predict": self.config.num_predict}
-        if self.config.num_thread:
-            options["num_thread"] = self.config.num_thread
-        if self.config.temperature is not None:
-            options["temperature"] = self.config.temperature
-
-        def call() -> None:
-            try:
-                self._use(model)
-                box["result"] = self._stream(model, messages, schema, options, abort)
-            except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
-                box["error"] = exc
-
-        t0 = time.monotonic()
-        worker = threading.Thread(target=call, name=f"chat-{model}", daemon=True)
-        worker.start()
-        try:
-            while worker.is_alive():
-                worker.join(0.05)
-                if self.cancel.is_set():
-                    raise Cancelled("cancelled while waiting for the model",
-                                    hint=f"continue with `tanuki run --resume {self.run_id}`")
-                if time.monotonic() >= self.deadline:
-                    raise RunTimeout(f"the run went over {self.config.run_timeout_s:.0f}s", hint="raise --timeout")
-                if time.monotonic() >= deadline:
-                    raise StepTimeout(f"{model} did not answer in time", hint="raise --step-timeout")
-        finally:
-            abort.set()
-            self.usage["model_s"] += time.monotonic() - t0  # waiting for a model, answered or not
-        if "error" in box:
-            raise box["error"]
-        result: ChatResult = box["result"]
-        self.usage["prompt_tokens"] += result.usage.prompt_tokens
-        self.usage["completion_tokens"] += result.usage.completion_tokens
-        self.usage["model_calls"] += 1
-        return result
-
-    def _stream(self, model: str, messages: list[Message], schema: dict, options: dict,
-                abort: threading.Event) -> ChatResult:
-        content: list[str] = []
-        calls: list[Any] = []
-        last = None
-        stream = self.engine.chat_stream(model, messages, format=schema, options=options,
-                                         keep_alive=self.residency.keep_alive_for(model))
-        try:
-            for chunk in stream:
-                content.append(chunk.content)
-                calls += chunk.tool_calls
-                last = chunk
-                if abort.is_set():
-                    break
-        finally:
-            stream.close()
-        return ChatResult(model=model, message=Message(role="assistant", content="".join(content), tool_calls=calls),
-                          done_reason=last.done_reason if last else None,
-                          usage=last.usage if last is not None and last.usage else Usage())
-
-    def _check_limits(self) -> None:
-        if self.cancel.is_set():
-            raise Cancelled("the run was cancelled", hint=f"continue it with `tanuki run --resume {self.run_id}`")
-        if time.monotonic() >= self.deadline:
-            raise RunTimeout(f"the run went over {self.config.run_timeout_s:.0f}s",
-                             hint="raise --timeout, or give a smaller task")
-
     # ------------------------------------------------------------------ state, events, report
     def _records(self) -> dict[str, dict]:
         return self.state["records"]
@@ -684,14 +564,14 @@ class _Run:
         after = None
         if status not in ("cancelled",) and self.state.get("tests_before") is not None:
             try:
-                after = self._tests().as_dict()
+                after = self.tools.tests().as_dict()
             except TanukiError:
                 after = None
         status = settle_status(status, after)
         return build_report(self.state, self.ws, status, after, self.usage, time.monotonic() - self.t0,
                             baseline=BASELINE,
-                            residency={**self.residency.stats,
-                                       "resources": self.residency.monitor.snapshot().model_dump()})
+                            residency={**self.gate.residency.stats,
+                                       "resources": self.gate.residency.monitor.snapshot().model_dump()})
 
 
 def _tool_line(fn: dict[str, Any]) -> str:

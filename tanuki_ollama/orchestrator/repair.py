@@ -30,6 +30,7 @@ from .evidence import is_test_path
 from .search import GenAnswer, Search, SearchIO, SearchResult, SearchSettings, Writer
 
 if TYPE_CHECKING:
+    from .calls import ModelGate
     from .loop import _Run
     from .models import PlanStep, StepRecord
 
@@ -40,12 +41,12 @@ MAX_REGIONS = 3
 class ModelCalls:
     """Concurrent model calls for the search, counted into the run's usage (under a lock)."""
 
-    def __init__(self, run: _Run, deadline: float):
-        self.run, self.deadline = run, deadline
+    def __init__(self, gate: ModelGate, deadline: float):
+        self.gate, self.deadline = gate, deadline
         self.lock = threading.Lock()
 
     def _options(self, opts: dict[str, Any]) -> dict[str, Any]:
-        cfg = self.run.config
+        cfg = self.gate.config
         out = {"num_ctx": cfg.num_ctx, **opts}
         if cfg.num_thread:
             out["num_thread"] = cfg.num_thread
@@ -53,7 +54,7 @@ class ModelCalls:
 
     def _count(self, seconds: float, prompt: int, completion: int) -> None:
         with self.lock:
-            usage = self.run.usage
+            usage = self.gate.usage
             usage["model_requests"] += 1
             usage["model_calls"] += 1
             usage["model_s"] += seconds
@@ -65,8 +66,8 @@ class ModelCalls:
         t0 = time.monotonic()
         parts: list[str] = []
         usage = None
-        stream = self.run.engine.chat_stream(model, messages, format=schema, options=self._options(opts),
-                                             keep_alive=self.run.residency.keep_alive_for(model))
+        stream = self.gate.engine.chat_stream(model, messages, format=schema, options=self._options(opts),
+                                              keep_alive=self.gate.residency.keep_alive_for(model))
         try:
             for chunk in stream:
                 parts.append(chunk.content)
@@ -84,8 +85,8 @@ class ModelCalls:
         t0 = time.monotonic()
         if abort.is_set():
             return GenAnswer("", 0, 0.0)
-        result = self.run.engine.generate(model, prompt, raw=True, options=self._options(opts),
-                                          keep_alive=self.run.residency.keep_alive_for(model))
+        result = self.gate.engine.generate(model, prompt, raw=True, options=self._options(opts),
+                                           keep_alive=self.gate.residency.keep_alive_for(model))
         seconds = time.monotonic() - t0
         self._count(seconds, result.usage.prompt_tokens, result.usage.completion_tokens)
         return GenAnswer(result.message.content, result.usage.completion_tokens, seconds)
@@ -178,13 +179,13 @@ def test_timeout(localise_s: float, limit: float) -> float:
 def search_edit(run: _Run, step: PlanStep, agent: AgentSpec, rec: StepRecord, deadline: float) -> bool | None:
     from .localise import localise
 
-    tests = run._tests()
+    tests = run.tools.tests()
     checks = None
     if not tests.found or not (tests.failed or tests.errors):  # nothing fails: what would show the task done?
         checks = run.derive_checks(step, agent, deadline)
         if checks is None:
             return None
-        tests = run._tests()
+        tests = run.tools.tests()
         if not (tests.failed or tests.errors):  # the code already does what the checks say
             run.remove_checks(checks)
             return None
@@ -201,11 +202,11 @@ def search_edit(run: _Run, step: PlanStep, agent: AgentSpec, rec: StepRecord, de
         return None
     files = {r.path: (run.ws.root / r.path).read_text(encoding="utf-8") for r in regions}
     implement = checks is not None and _empty_body(regions[0])
-    calls = ModelCalls(run, deadline)
+    calls = ModelCalls(run.gate, deadline)
     io = SearchIO(chat=calls.chat, complete=calls.complete, run_tests=run.tests_in,
                   review=lambda cand: run.review_candidate(step, tests, cand, deadline),
                   apply_to_workspace=lambda cand: run.write_candidate(cand, files, rec),
-                  check_limits=run._check_limits,
+                  check_limits=run.gate.check_limits,
                   emit=lambda kind, message, **data: run._emit(kind, message, step=step.id, **data))
     cfg = run.config
     settings = SearchSettings(samples=cfg.samples, rounds=cfg.rounds, workers=cfg.workers,
