@@ -19,9 +19,10 @@ from ..agents.roster import AgentSpec, Roster, load_roster
 from ..errors import Cancelled, RunTimeout, StepTimeout, TanukiError
 from ..types import Message
 from . import act
+from .briefing import Briefing
 from .calls import ModelGate, ToolCalls
 from .context import AgentSession, ContextManager, PacketCorrupt, TokenEstimator
-from .evidence import Tests, failing_files, is_test_path, source_candidates
+from .evidence import Tests, is_test_path
 from .journal import Journal
 from .models import Plan, PlanStep, RunConfig, RunEvent, RunReport, StepRecord, Verdict
 from .parse import parse_object
@@ -69,9 +70,9 @@ class _Run:
         self.cm = ContextManager(self.estimator, num_ctx=config.num_ctx, reserve=config.num_predict + 64)
         self.usage = {"prompt_tokens": 0, "completion_tokens": 0, "model_requests": 0, "model_calls": 0,
                       "model_s": 0.0, "tool_s": 0.0}
-        self.repomap: Any = None
         self.gate = ModelGate(engine, config, self.roster, cancel, self.deadline, self.run_id, self.usage)
         self.tools = ToolCalls(self.registry, self.ctx, self.ws, self.usage, self._emit)
+        self.brief = Briefing(self.ws, self.registry, self.state, self._emit)
 
     # ------------------------------------------------------------------ the run
     def execute(self) -> RunReport:
@@ -167,7 +168,7 @@ class _Run:
         rec.status = "accepted" if ok else "failed"
         if not ok:
             restored = self.ws.restore(f"step-{step.id}")
-            self._refresh_map(restored)
+            self.brief.refresh_map(restored)
             self._emit("rollback", f"step {step.id} rolled back ({len(restored)} file(s) restored)",
                        restored=restored)
         self._put(rec)
@@ -193,7 +194,7 @@ class _Run:
 
     def _whole_file(self, step: PlanStep, agent: AgentSpec, rec: StepRecord, deadline: float) -> bool:
         model = self.config.model_for(agent.name)
-        source, test = self._targets(step)
+        source, test = self.brief.targets(step)
         system = render_system_prompt(agent)
         hint = act.answer_hint(agent, source, test)
         session = AgentSession(agent.name)
@@ -203,11 +204,11 @@ class _Run:
             base += [Message(role="user", content=shot.user), Message(role="assistant", content=shot.assistant)]
         turns: list[Message] = []
         requests: list[str] = []
-        tests = Tests.from_dict(self.state["tests_before"])
+        tests = self.brief.tests_before()
         for attempt in range(1 + self.config.max_revisions):
             rec.attempts += 1
             packet = self.cm.build(agent=agent.name, model=model, step_id=step.id, system=system,
-                                   sections=self._sections(step, agent, source, test, requests, tests),
+                                   sections=self.brief.sections(step, agent, source, test, requests, tests),
                                    keep_lines={"files": tests.lines_in(source)})
             history = sum(self.estimator.count(model, m.content) for m in turns)
             if history + packet.tokens > self.cm.budget(model, system):
@@ -263,7 +264,7 @@ class _Run:
             self._emit("tool", f"write_file: {obs.summary}", ok=obs.ok)
             if obs.ok:
                 rec.files_written = sorted(set(rec.files_written) | {write.path})
-                self._refresh_map([write.path])
+                self.brief.refresh_map([write.path])
             else:
                 problems.append(f"write {write.path} refused: {obs.error or obs.summary}")
         return problems
@@ -288,7 +289,7 @@ class _Run:
             obs = self.tools.call("write_file", {"path": path, "content": text}, self.ctx)
             if not obs.ok:
                 raise TanukiError(f"write {path} refused: {obs.error or obs.summary}", hint="check the workspace")
-            self._refresh_map([path])
+            self.brief.refresh_map([path])
         if cand is not None:
             rec.files_written = sorted(set(rec.files_written) | {cand.region.path})
 
@@ -302,8 +303,9 @@ class _Run:
         """Acceptance checks for a task without a failing test, written into the workspace (or None)."""
         from . import checks as checks_mod
 
-        source, _ = self._targets(step)
-        sources = list(dict.fromkeys(filter(None, [source, *[p for p in step.inputs if self._is_file(p)]])))
+        source, _ = self.brief.targets(step)
+        inputs = [p for p in step.inputs if self.brief.is_file(p)]
+        sources = list(dict.fromkeys(filter(None, [source, *inputs])))
         sources = [p for p in sources if p.endswith(".py") and not is_test_path(p)]
         found = checks_mod.example_checks(f"{self.task}\n{step.goal}", self.ws.root, sources)
         if found is None and sources:
@@ -404,11 +406,11 @@ class _Run:
     # ------------------------------------------------------------------ planning
     def _plan(self, feedback: str, prefix: str = "") -> Plan:
         before = Tests.from_dict(self.state["tests_before"])
-        files = self._guess_sources(self.task, before)
+        files = self.brief.guess_sources(self.task, before)
         planner = self.roster.get(self.config.planner_agent)
         agents = [a for a in self.roster.agents if not self.config.agents or a.name in self.config.agents]
         names = [a.name for a in agents]
-        messages = plan_messages(self.task, agents, self._repo_map(2000), before.failed, feedback)
+        messages = plan_messages(self.task, agents, self.brief.map_text(2000), before.failed, feedback)
         try:
             result = self.gate.chat(self.config.model_for(planner.name), messages, plan_schema(names),
                                     min(self.deadline, time.monotonic() + self.config.step_timeout_s))
@@ -449,87 +451,6 @@ class _Run:
             if status in ("pending", "running"):
                 out.append(s)
         return out
-
-    # ------------------------------------------------------------------ context
-    def _targets(self, step: PlanStep) -> tuple[str | None, str | None]:
-        """The source file a whole-file answer replaces, and the test file (either may be missing)."""
-        inputs = [p for p in step.inputs if self._is_file(p)]
-        sources = [p for p in inputs if not is_test_path(p)]
-        tests = [p for p in inputs if is_test_path(p)]
-        before = Tests.from_dict(self.state["tests_before"])
-        tests += [p for p in failing_files(before.failed, self.ws.root) if p not in tests]
-        if not sources:
-            sources = self._guess_sources(step.goal, before)
-        source = sources[0] if sources else None
-        test = tests[0] if tests else (
-            str(Path(source).with_name(f"test_{Path(source).name}")) if source and source.endswith(".py") else None)
-        return source, test
-
-    def _guess_sources(self, text: str, tests: Tests) -> list[str]:
-        found = source_candidates(failing_files(tests.failed, self.ws.root), self.ws.root)
-        if not found:
-            try:
-                hits = self._map().search(text, k=8) if self._map() is not None else []
-            except Exception:  # noqa: BLE001 - retrieval is a hint; a broken index must not stop the run
-                hits = []
-            found = [h.path for h in hits if not is_test_path(h.path)]
-        return list(dict.fromkeys(found))[:3]
-
-    def _sections(self, step: PlanStep, agent: AgentSpec, source: str | None, test: str | None,
-                  requests: list[str], tests: Tests) -> dict[str, str]:
-        files = []
-        for rel in [p for p in [source, test, *step.inputs] if p]:
-            if self._is_file(rel) and rel not in [f[0] for f in files]:
-                files.append((rel, self.ws.inside(rel).read_text(errors="replace")))
-        history = [f"{r['id']} ({r['agent']}): {r['status']}" + (f", wrote {', '.join(r['files_written'])}"
-                   if r["files_written"] else "") for r in self._records().values() if r["id"] != step.id
-                   and r["status"] in ("accepted", "failed")]
-        tools = [_tool_line(t["function"])
-                 for t in self.registry.schemas([n for n in agent.tools if n in self.registry.names()])]
-        return {
-            "task": self.task,
-            "step": f"{step.goal}\nacceptance: {', '.join(step.acceptance) or 'tests pass'}"
-                    + (f"\nfile to change: {source}" if source else "") + (f"\ntest file: {test}" if test else ""),
-            "requests": "\n".join(f"- {r}" for r in requests),
-            "evidence": tests.text(3000),
-            "files": "\n\n".join(f"### {rel}\n```\n{text}\n```" for rel, text in files),
-            "repo_map": self._relevant(step.goal, [rel for rel, _ in files]) + self._repo_map(3000),
-            "history": "\n".join(history),
-            "tools": "\n".join(tools),
-        }
-
-    def _relevant(self, query: str, shown: list[str]) -> str:
-        """Retrieval: the best matches for the step's goal in files not shown in full (repo map's BM25)."""
-        repomap = self._map()
-        if repomap is None:
-            return ""
-        hits = [h for h in repomap.search(query, k=8) if h.path not in shown][:5]
-        return "".join(f"relevant: {h.path}:{h.line} {h.snippet.strip()[:120]}\n" for h in hits)
-
-    def _map(self) -> Any:
-        if self.repomap is None:
-            try:
-                from .repomap import RepoMap
-
-                self.repomap = RepoMap.build(self.ws.root)
-            except Exception as exc:  # noqa: BLE001 - the map helps the agents; a run works without it
-                self.repomap = False
-                self._emit("error", f"repo map unavailable: {exc}")
-        return self.repomap or None
-
-    def _repo_map(self, max_chars: int) -> str:
-        repomap = self._map()
-        return repomap.render(max_chars=max_chars) if repomap is not None else ""
-
-    def _refresh_map(self, changed: list[str]) -> None:
-        if self.repomap:
-            self.repomap.update([self.ws.root / p for p in changed])
-
-    def _is_file(self, rel: str) -> bool:
-        try:
-            return self.ws.inside(rel).is_file()
-        except TanukiError:
-            return False
 
     # ------------------------------------------------------------------ state, events, report
     def _records(self) -> dict[str, dict]:
@@ -572,11 +493,3 @@ class _Run:
                             baseline=BASELINE,
                             residency={**self.gate.residency.stats,
                                        "resources": self.gate.residency.monitor.snapshot().model_dump()})
-
-
-def _tool_line(fn: dict[str, Any]) -> str:
-    """A tool's schema in one line: ``name(arg, optional?): description``."""
-    params = fn.get("parameters") or {}
-    required = set(params.get("required") or [])
-    args = ", ".join(a if a in required else f"{a}?" for a in params.get("properties") or {})
-    return f"- {fn['name']}({args}): {fn['description']}"

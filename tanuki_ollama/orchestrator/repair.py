@@ -192,7 +192,7 @@ def search_edit(run: _Run, step: PlanStep, agent: AgentSpec, rec: StepRecord, de
     gate = list(dict.fromkeys(tests.failed + tests.errors))
     t0 = time.monotonic()
     loc = localise(run.ws.root, tests, registry=run.registry, ctx=run.ctx, task=f"{run.task}\n{step.goal}",
-                   repomap=run._map(), coverage=run.config.coverage)
+                   repomap=run.brief.map(), coverage=run.config.coverage)
     loc_s = time.monotonic() - t0
     regions = regions_from(loc, run.ws.root)
     run._emit("localise", f"localised in {loc_s:.1f}s: {loc.summary()}", localisation=loc.as_dict())
