@@ -21,14 +21,13 @@ from ..types import Message
 from . import act
 from .briefing import Briefing
 from .calls import ModelGate, ToolCalls
-from .context import AgentSession, ContextManager, PacketCorrupt, TokenEstimator
 from .evidence import Tests, is_test_path
 from .journal import Journal
 from .models import Plan, PlanStep, RunConfig, RunEvent, RunReport, StepRecord, Verdict
-from .parse import parse_object
 from .planner import default_plan, parse_plan, plan_messages, plan_schema
 from .review import decide, parse_verdict
 from .router import route
+from .whole_file import WholeFile
 from .workspace import Workspace
 
 BASELINE = "base"
@@ -66,13 +65,13 @@ class _Run:
         self.task = self.state["task"]
         self.run_id = self.journal.run_id
         self.ctx = ToolContext(workspace=self.ws.root, timeout_s=config.tool_timeout_s)
-        self.estimator = TokenEstimator(engine, shared=True)  # the agents of a family share one tokenizer
-        self.cm = ContextManager(self.estimator, num_ctx=config.num_ctx, reserve=config.num_predict + 64)
         self.usage = {"prompt_tokens": 0, "completion_tokens": 0, "model_requests": 0, "model_calls": 0,
                       "model_s": 0.0, "tool_s": 0.0}
         self.gate = ModelGate(engine, config, self.roster, cancel, self.deadline, self.run_id, self.usage)
         self.tools = ToolCalls(self.registry, self.ctx, self.ws, self.usage, self._emit)
         self.brief = Briefing(self.ws, self.registry, self.state, self._emit)
+        self.whole_file = WholeFile(engine, config, self.gate, self.tools, self.brief, self._emit,
+                                    self._review)
 
     # ------------------------------------------------------------------ the run
     def execute(self) -> RunReport:
@@ -190,84 +189,7 @@ class _Run:
                                      "reasons": ["the tests that failed at the start pass now"]})
                 return True
             self._emit("search", f"step {step.id}: nothing to check candidates against; one whole-file answer")
-        return self._whole_file(step, agent, rec, deadline)
-
-    def _whole_file(self, step: PlanStep, agent: AgentSpec, rec: StepRecord, deadline: float) -> bool:
-        model = self.config.model_for(agent.name)
-        source, test = self.brief.targets(step)
-        system = render_system_prompt(agent)
-        hint = act.answer_hint(agent, source, test)
-        session = AgentSession(agent.name)
-        self.cm.forget(agent.name)
-        base = [Message(role="system", content=system)]
-        for shot in agent.few_shot:  # the roster's examples, as a real exchange
-            base += [Message(role="user", content=shot.user), Message(role="assistant", content=shot.assistant)]
-        turns: list[Message] = []
-        requests: list[str] = []
-        tests = self.brief.tests_before()
-        for attempt in range(1 + self.config.max_revisions):
-            rec.attempts += 1
-            packet = self.cm.build(agent=agent.name, model=model, step_id=step.id, system=system,
-                                   sections=self.brief.sections(step, agent, source, test, requests, tests),
-                                   keep_lines={"files": tests.lines_in(source)})
-            history = sum(self.estimator.count(model, m.content) for m in turns)
-            if history + packet.tokens > self.cm.budget(model, system):
-                self.cm.forget(agent.name)  # the conversation no longer fits: start again from a full packet
-                turns = []
-            try:
-                user = session.receive(self.cm.send(packet), hint)
-            except PacketCorrupt:
-                self.cm.forget(agent.name)
-                turns, user = [], session.receive(self.cm.send(packet), hint)
-            result = self.gate.chat(model, base + turns + [Message(role="user", content=user)],
-                                    agent.output_schema, deadline)
-            turns += [Message(role="user", content=user), result.message]
-            parsed, repairs = parse_object(result.message.content)
-            self._emit("agent", f"{agent.name} answered ({len(result.message.content)} chars"
-                       + (f", repaired: {', '.join(repairs)}" if repairs else "") + ")",
-                       step=step.id, attempt=attempt, repairs=repairs)
-            if parsed is None:
-                requests = ["your reply was not one JSON object: reply with exactly one JSON object. " + hint]
-                rec.verdicts.append({"approve": False, "requests": requests, "malformed": True})
-                continue
-            problems = self._act(parsed, agent, rec, source, test)
-            tests = self.tools.tests()
-            checks_ok = not problems and self.tools.acceptance_ok(step, tests)
-            verdict = self._review(step, f"step-{step.id}", tests, checks_ok, problems + tests.requests(), deadline)
-            rec.verdicts.append(verdict.model_dump())
-            if verdict.approve:
-                return True
-            requests = verdict.requests
-        rec.error = "; ".join(requests[:3]) or "rejected"
-        return False
-
-    def _act(self, parsed: dict, agent: AgentSpec, rec: StepRecord, source: str | None,
-             test: str | None) -> list[str]:
-        """Run the tool calls of the reply's ReAct steps, then its whole-file writes; returns the problems."""
-        for name, args in act.tool_calls(parsed, agent, self.config.max_tool_calls):
-            obs = self.tools.call(name, args, self.ctx, allowed=agent.tools)
-            rec.tool_calls.append({"tool": name, "args": args, "ok": obs.ok, "summary": obs.summary})
-            self._emit("tool", f"{name}: {obs.summary}", ok=obs.ok)
-        problems = []
-        writes = act.writes(act.answer_of(parsed), source, test)
-        if not writes:
-            problems.append("the answer held no file content to write")
-        for write in writes:
-            error = act.syntax_error(write.path, write.content)
-            if error:
-                problems.append(error)
-                continue
-            obs = self.tools.call("write_file", {"path": write.path, "content": write.content}, self.ctx,
-                                  allowed=agent.tools)
-            rec.tool_calls.append({"tool": "write_file", "args": {"path": write.path}, "ok": obs.ok,
-                                   "summary": obs.summary})
-            self._emit("tool", f"write_file: {obs.summary}", ok=obs.ok)
-            if obs.ok:
-                rec.files_written = sorted(set(rec.files_written) | {write.path})
-                self.brief.refresh_map([write.path])
-            else:
-                problems.append(f"write {write.path} refused: {obs.error or obs.summary}")
-        return problems
+        return self.whole_file.edit(step, agent, rec, deadline)
 
     def _failing_tests_fixed(self) -> bool:
         """The run started with failing tests, and every test passes now."""
