@@ -4,6 +4,12 @@ review (revise, bounded) -> accept, or roll back and re-plan (bounded) -> aggreg
 Every step runs on a snapshot of the workspace; the journal is saved after every step, so an interrupted run
 resumes (``RunConfig.resume``). Limits (step, review and run timeouts, cancellation) are checked before every
 model call and while waiting for one.
+
+This module is the control flow, the planner and reviewer calls, and the run's state, events and report. The
+rest is composed in: ``calls.ModelGate`` (model calls under the limits) and ``calls.ToolCalls`` (tool calls,
+test evidence), ``briefing.Briefing`` (what agents are shown), ``whole_file.WholeFile`` (the whole-file edit
+path) and ``hooks.SearchHooks`` (the run as the candidate search of ``repair.py`` sees it). ``Cancelled``,
+``RunTimeout`` and ``StepTimeout`` are defined in ``errors.py`` and importable from here.
 """
 
 from __future__ import annotations
@@ -21,7 +27,8 @@ from ..types import Message
 from . import act
 from .briefing import Briefing
 from .calls import ModelGate, ToolCalls
-from .evidence import Tests, is_test_path
+from .evidence import Tests
+from .hooks import SearchHooks
 from .journal import Journal
 from .models import Plan, PlanStep, RunConfig, RunEvent, RunReport, StepRecord, Verdict
 from .planner import default_plan, parse_plan, plan_messages, plan_schema
@@ -72,6 +79,8 @@ class _Run:
         self.brief = Briefing(self.ws, self.registry, self.state, self._emit)
         self.whole_file = WholeFile(engine, config, self.gate, self.tools, self.brief, self._emit,
                                     self._review)
+        self.hooks = SearchHooks(self.task, config, self.roster, self.gate, self.tools, self.brief,
+                                 self._emit, self._review)
 
     # ------------------------------------------------------------------ the run
     def execute(self) -> RunReport:
@@ -179,7 +188,7 @@ class _Run:
         if self.config.search:
             from .repair import search_edit
 
-            found = search_edit(self, step, agent, rec, deadline)
+            found = search_edit(self.hooks, step, agent, rec, deadline)
             if found is not None:
                 return found
             if self._failing_tests_fixed():  # the run's gate is met: a later step has nothing left to do
@@ -195,82 +204,6 @@ class _Run:
         """The run started with failing tests, and every test passes now."""
         before = Tests.from_dict(self.state["tests_before"])
         return before.found and bool(before.failed or before.errors) and self.tools.tests().ok
-
-    # ------------------------------------------------------------------ the search's hooks (orchestrator/repair.py)
-    def tests_in(self, folder: Path, ids: list[str] | None, timeout_s: float) -> Tests:
-        """The tests of a candidate's own copy of the workspace (``ids``: only these tests)."""
-        from ..tools import ToolContext
-
-        ctx = ToolContext(workspace=folder, timeout_s=timeout_s, sandbox=self.ctx.get_sandbox())
-        return Tests.from_observation(self.tools.call("run_tests", {"args": list(ids)} if ids else {}, ctx))
-
-    def write_candidate(self, cand: Any, originals: dict[str, str], rec: StepRecord) -> None:
-        """Put a candidate's file into the workspace (None: put the original files back)."""
-        writes = {cand.region.path: cand.new_text} if cand is not None else originals
-        for path, text in writes.items():
-            obs = self.tools.call("write_file", {"path": path, "content": text}, self.ctx)
-            if not obs.ok:
-                raise TanukiError(f"write {path} refused: {obs.error or obs.summary}", hint="check the workspace")
-            self.brief.refresh_map([path])
-        if cand is not None:
-            rec.files_written = sorted(set(rec.files_written) | {cand.region.path})
-
-    def review_candidate(self, step: PlanStep, before: Tests, cand: Any, deadline: float) -> tuple[bool, list[str]]:
-        """The reviewer's verdict on a candidate that passed every check (it is in the workspace now)."""
-        tests = Tests(found=True, ok=True, passed=cand.passed, summary=cand.reason)
-        verdict = self._review(step, f"step-{step.id}", tests, True, [], deadline)
-        return verdict.approve, verdict.requests
-
-    def derive_checks(self, step: PlanStep, agent: AgentSpec, deadline: float) -> Any:
-        """Acceptance checks for a task without a failing test, written into the workspace (or None)."""
-        from . import checks as checks_mod
-
-        source, _ = self.brief.targets(step)
-        inputs = [p for p in step.inputs if self.brief.is_file(p)]
-        sources = list(dict.fromkeys(filter(None, [source, *inputs])))
-        sources = [p for p in sources if p.endswith(".py") and not is_test_path(p)]
-        found = checks_mod.example_checks(f"{self.task}\n{step.goal}", self.ws.root, sources)
-        if found is None and sources:
-            found = self._tester_checks(sources, deadline)
-        if found is None:
-            return None
-        try:
-            found.write(self.ws.root)
-        except checks_mod.ChecksError as exc:  # the step falls back to one whole-file answer
-            self._emit("checks", f"acceptance checks not written: {exc.message}")
-            return None
-        self._emit("checks", f"{found.cases} acceptance check(s) from {found.origin} in {found.path}",
-                   checks=found.model_dump())
-        return found
-
-    def _tester_checks(self, sources: list[str], deadline: float) -> Any:
-        from . import checks as checks_mod
-
-        tester = next((a for a in self.roster.agents if a.role == "tester"
-                       and (not self.config.agents or a.name in self.config.agents)), None)
-        if tester is None:
-            return None
-        texts = {p: self.ws.inside(p).read_text(errors="replace") for p in sources}
-        modules = [checks_mod.module_name(p, self.ws.root)[0] for p in sources]
-        messages = checks_mod.tester_messages(self.task, texts, roster=self.roster, root=self.ws.root)
-        result = self.gate.chat(self.config.model_for(tester.name), messages, tester.output_schema, deadline)
-        found = checks_mod.parse_tester_checks(result.message.content, modules)
-        if found is None:
-            return None
-        reviewer = self.roster.get(self.config.reviewer_agent)
-        asked = checks_mod.review_messages(self.task, found, reviewer=reviewer, roster=self.roster)
-        answer = self.gate.chat(self.config.model_for(reviewer.name), asked, reviewer.output_schema, deadline)
-        verdict = parse_verdict(answer.message.content, reviewer.name)
-        if not verdict.malformed and not verdict.approve:
-            self._emit("checks", "the reviewer rejected the tester's checks: " + "; ".join(verdict.requests[:2]))
-            return None
-        return found
-
-    def remove_checks(self, found: Any) -> None:
-        path = self.ws.inside(found.path)
-        if path.is_file():
-            path.unlink()
-        self.tools.forget_tests()
 
     def _check(self, step: PlanStep, agent: AgentSpec, rec: StepRecord, deadline: float) -> bool:
         rec.attempts += 1
