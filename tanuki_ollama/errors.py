@@ -50,3 +50,15 @@ class InvalidModelFile(TanukiError):
 
 class DiskFull(TanukiError):
     """No space left while writing outputs; finished work is kept and a rerun resumes."""
+
+
+class Cancelled(TanukiError):
+    """The run was cancelled (Ctrl-C); its journal is kept and ``--resume RUN_ID`` continues it."""
+
+
+class RunTimeout(TanukiError):
+    """The whole run went over ``run_timeout_s``."""
+
+
+class StepTimeout(TanukiError):
+    """One step (or its review) went over its time limit."""

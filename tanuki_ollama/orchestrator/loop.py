@@ -4,6 +4,12 @@ review (revise, bounded) -> accept, or roll back and re-plan (bounded) -> aggreg
 Every step runs on a snapshot of the workspace; the journal is saved after every step, so an interrupted run
 resumes (``RunConfig.resume``). Limits (step, review and run timeouts, cancellation) are checked before every
 model call and while waiting for one.
+
+This module is the control flow, the planner and reviewer calls, and the run's state, events and report. The
+rest is composed in: ``calls.ModelGate`` (model calls under the limits) and ``calls.ToolCalls`` (tool calls,
+test evidence), ``briefing.Briefing`` (what agents are shown), ``whole_file.WholeFile`` (the whole-file edit
+path) and ``hooks.SearchHooks`` (the run as the candidate search of ``repair.py`` sees it). ``Cancelled``,
+``RunTimeout`` and ``StepTimeout`` are defined in ``errors.py`` and importable from here.
 """
 
 from __future__ import annotations
@@ -16,33 +22,22 @@ from typing import Any
 
 from ..agents.prompts import render_system_prompt, render_template
 from ..agents.roster import AgentSpec, Roster, load_roster
-from ..errors import TanukiError
-from ..resources import ResidencyManager
-from ..types import ChatResult, Message, Usage
+from ..errors import Cancelled, RunTimeout, StepTimeout, TanukiError
+from ..types import Message
 from . import act
-from .context import AgentSession, ContextManager, PacketCorrupt, TokenEstimator
-from .evidence import Tests, failing_files, is_test_path, source_candidates
+from .briefing import Briefing
+from .calls import ModelGate, ToolCalls
+from .evidence import Tests
+from .hooks import SearchHooks
 from .journal import Journal
 from .models import Plan, PlanStep, RunConfig, RunEvent, RunReport, StepRecord, Verdict
-from .parse import parse_object
 from .planner import default_plan, parse_plan, plan_messages, plan_schema
 from .review import decide, parse_verdict
 from .router import route
+from .whole_file import WholeFile
 from .workspace import Workspace
 
 BASELINE = "base"
-
-
-class Cancelled(TanukiError):
-    """The run was cancelled (Ctrl-C); its journal is kept and ``--resume RUN_ID`` continues it."""
-
-
-class RunTimeout(TanukiError):
-    """The whole run went over ``run_timeout_s``."""
-
-
-class StepTimeout(TanukiError):
-    """One step (or its review) went over its time limit."""
 
 
 def run_task(task: str, repo: Path, *, engine: Any, config: RunConfig | None = None,
@@ -57,7 +52,7 @@ class _Run:
     def __init__(self, task, repo, engine, config: RunConfig, on_event, cancel, registry, roster):
         from ..tools import ToolContext, default_registry
 
-        self.engine, self.config, self.cancel = engine, config, cancel
+        self.config = config
         self.on_event = on_event or (lambda event: None)
         self.roster = roster or load_roster()
         self.registry = registry or default_registry()
@@ -77,16 +72,15 @@ class _Run:
         self.task = self.state["task"]
         self.run_id = self.journal.run_id
         self.ctx = ToolContext(workspace=self.ws.root, timeout_s=config.tool_timeout_s)
-        self.estimator = TokenEstimator(engine, shared=True)  # the agents of a family share one tokenizer
-        self.cm = ContextManager(self.estimator, num_ctx=config.num_ctx, reserve=config.num_predict + 64)
-        # loads carry the options that decide a runner (Ollama reloads a model whose num_ctx or num_thread differ)
-        load_options = {"num_ctx": config.num_ctx, **({"num_thread": config.num_thread} if config.num_thread else {})}
-        self.residency = ResidencyManager(engine, budget_bytes=config.memory_budget_bytes, options=load_options)
         self.usage = {"prompt_tokens": 0, "completion_tokens": 0, "model_requests": 0, "model_calls": 0,
                       "model_s": 0.0, "tool_s": 0.0}
-        self.repomap: Any = None
-        self.current_model: str | None = None
-        self._test_cache: dict[str, Tests] = {}
+        self.gate = ModelGate(engine, config, self.roster, cancel, self.deadline, self.run_id, self.usage)
+        self.tools = ToolCalls(self.registry, self.ctx, self.ws, self.usage, self._emit)
+        self.brief = Briefing(self.ws, self.registry, self.state, self._emit)
+        self.whole_file = WholeFile(engine, config, self.gate, self.tools, self.brief, self._emit,
+                                    self._review)
+        self.hooks = SearchHooks(self.task, config, self.roster, self.gate, self.tools, self.brief,
+                                 self._emit, self._review)
 
     # ------------------------------------------------------------------ the run
     def execute(self) -> RunReport:
@@ -102,7 +96,7 @@ class _Run:
             status = "timed_out"
             self._emit("error", exc.message)
         finally:
-            self.residency.close()
+            self.gate.residency.close()
             self.state["status"] = "interrupted" if status == "cancelled" else status
             self._save()
         report = self._report(status)
@@ -124,7 +118,7 @@ class _Run:
         else:
             self.ws.snapshot(BASELINE)
         if self.state["tests_before"] is None:
-            self.state["tests_before"] = self._tests().as_dict()
+            self.state["tests_before"] = self.tools.tests().as_dict()
             self._emit("tool", f"tests before: {self.state['tests_before']['summary']}",
                        tests=self.state["tests_before"])
         if self.state["plan"] is None:  # a new run, or one interrupted while planning
@@ -134,7 +128,7 @@ class _Run:
         for _ in range(self.config.max_replans + 2):  # one pass per plan; each re-plan starts a new pass
             failed = None
             for step in self._pending():
-                self._check_limits()
+                self.gate.check_limits()
                 rec = self._run_step(step)
                 if rec.status == "failed":
                     failed = rec
@@ -161,7 +155,7 @@ class _Run:
         self.ws.snapshot(f"step-{step.id}")
         self._emit("step_start", f"{step.id} {step.kind} by {agent.name}: {step.goal}", step=step.model_dump(),
                    agent=agent.name)
-        self._prefetch_after(step)
+        self.gate.prefetch_after(step, self._pending())
         deadline = min(self.deadline, t0 + self.config.step_timeout_s)
         try:
             handler = {"edit": self._edit, "check": self._check, "review": self._review_step}[step.kind]
@@ -182,7 +176,7 @@ class _Run:
         rec.status = "accepted" if ok else "failed"
         if not ok:
             restored = self.ws.restore(f"step-{step.id}")
-            self._refresh_map(restored)
+            self.brief.refresh_map(restored)
             self._emit("rollback", f"step {step.id} rolled back ({len(restored)} file(s) restored)",
                        restored=restored)
         self._put(rec)
@@ -194,7 +188,7 @@ class _Run:
         if self.config.search:
             from .repair import search_edit
 
-            found = search_edit(self, step, agent, rec, deadline)
+            found = search_edit(self.hooks, step, agent, rec, deadline)
             if found is not None:
                 return found
             if self._failing_tests_fixed():  # the run's gate is met: a later step has nothing left to do
@@ -204,174 +198,20 @@ class _Run:
                                      "reasons": ["the tests that failed at the start pass now"]})
                 return True
             self._emit("search", f"step {step.id}: nothing to check candidates against; one whole-file answer")
-        return self._whole_file(step, agent, rec, deadline)
-
-    def _whole_file(self, step: PlanStep, agent: AgentSpec, rec: StepRecord, deadline: float) -> bool:
-        model = self.config.model_for(agent.name)
-        source, test = self._targets(step)
-        system = render_system_prompt(agent)
-        hint = act.answer_hint(agent, source, test)
-        session = AgentSession(agent.name)
-        self.cm.forget(agent.name)
-        base = [Message(role="system", content=system)]
-        for shot in agent.few_shot:  # the roster's examples, as a real exchange
-            base += [Message(role="user", content=shot.user), Message(role="assistant", content=shot.assistant)]
-        turns: list[Message] = []
-        requests: list[str] = []
-        tests = Tests.from_dict(self.state["tests_before"])
-        for attempt in range(1 + self.config.max_revisions):
-            rec.attempts += 1
-            packet = self.cm.build(agent=agent.name, model=model, step_id=step.id, system=system,
-                                   sections=self._sections(step, agent, source, test, requests, tests),
-                                   keep_lines={"files": tests.lines_in(source)})
-            history = sum(self.estimator.count(model, m.content) for m in turns)
-            if history + packet.tokens > self.cm.budget(model, system):
-                self.cm.forget(agent.name)  # the conversation no longer fits: start again from a full packet
-                turns = []
-            try:
-                user = session.receive(self.cm.send(packet), hint)
-            except PacketCorrupt:
-                self.cm.forget(agent.name)
-                turns, user = [], session.receive(self.cm.send(packet), hint)
-            result = self._chat(model, base + turns + [Message(role="user", content=user)], agent.output_schema,
-                                deadline)
-            turns += [Message(role="user", content=user), result.message]
-            parsed, repairs = parse_object(result.message.content)
-            self._emit("agent", f"{agent.name} answered ({len(result.message.content)} chars"
-                       + (f", repaired: {', '.join(repairs)}" if repairs else "") + ")",
-                       step=step.id, attempt=attempt, repairs=repairs)
-            if parsed is None:
-                requests = ["your reply was not one JSON object: reply with exactly one JSON object. " + hint]
-                rec.verdicts.append({"approve": False, "requests": requests, "malformed": True})
-                continue
-            problems = self._act(parsed, agent, rec, source, test)
-            tests = self._tests()
-            checks_ok = not problems and self._acceptance_ok(step, tests)
-            verdict = self._review(step, f"step-{step.id}", tests, checks_ok, problems + tests.requests(), deadline)
-            rec.verdicts.append(verdict.model_dump())
-            if verdict.approve:
-                return True
-            requests = verdict.requests
-        rec.error = "; ".join(requests[:3]) or "rejected"
-        return False
-
-    def _act(self, parsed: dict, agent: AgentSpec, rec: StepRecord, source: str | None,
-             test: str | None) -> list[str]:
-        """Run the tool calls of the reply's ReAct steps, then its whole-file writes; returns the problems."""
-        for name, args in act.tool_calls(parsed, agent, self.config.max_tool_calls):
-            obs = self._tool(name, args, self.ctx, allowed=agent.tools)
-            rec.tool_calls.append({"tool": name, "args": args, "ok": obs.ok, "summary": obs.summary})
-            self._emit("tool", f"{name}: {obs.summary}", ok=obs.ok)
-        problems = []
-        writes = act.writes(act.answer_of(parsed), source, test)
-        if not writes:
-            problems.append("the answer held no file content to write")
-        for write in writes:
-            error = act.syntax_error(write.path, write.content)
-            if error:
-                problems.append(error)
-                continue
-            obs = self._tool("write_file", {"path": write.path, "content": write.content}, self.ctx,
-                                     allowed=agent.tools)
-            rec.tool_calls.append({"tool": "write_file", "args": {"path": write.path}, "ok": obs.ok,
-                                   "summary": obs.summary})
-            self._emit("tool", f"write_file: {obs.summary}", ok=obs.ok)
-            if obs.ok:
-                rec.files_written = sorted(set(rec.files_written) | {write.path})
-                self._refresh_map([write.path])
-            else:
-                problems.append(f"write {write.path} refused: {obs.error or obs.summary}")
-        return problems
+        return self.whole_file.edit(step, agent, rec, deadline)
 
     def _failing_tests_fixed(self) -> bool:
         """The run started with failing tests, and every test passes now."""
         before = Tests.from_dict(self.state["tests_before"])
-        return before.found and bool(before.failed or before.errors) and self._tests().ok
-
-    # ------------------------------------------------------------------ the search's hooks (orchestrator/repair.py)
-    def tests_in(self, folder: Path, ids: list[str] | None, timeout_s: float) -> Tests:
-        """The tests of a candidate's own copy of the workspace (``ids``: only these tests)."""
-        from ..tools import ToolContext
-
-        ctx = ToolContext(workspace=folder, timeout_s=timeout_s, sandbox=self.ctx.get_sandbox())
-        return Tests.from_observation(self._tool("run_tests", {"args": list(ids)} if ids else {}, ctx))
-
-    def write_candidate(self, cand: Any, originals: dict[str, str], rec: StepRecord) -> None:
-        """Put a candidate's file into the workspace (None: put the original files back)."""
-        writes = {cand.region.path: cand.new_text} if cand is not None else originals
-        for path, text in writes.items():
-            obs = self._tool("write_file", {"path": path, "content": text}, self.ctx)
-            if not obs.ok:
-                raise TanukiError(f"write {path} refused: {obs.error or obs.summary}", hint="check the workspace")
-            self._refresh_map([path])
-        if cand is not None:
-            rec.files_written = sorted(set(rec.files_written) | {cand.region.path})
-
-    def review_candidate(self, step: PlanStep, before: Tests, cand: Any, deadline: float) -> tuple[bool, list[str]]:
-        """The reviewer's verdict on a candidate that passed every check (it is in the workspace now)."""
-        tests = Tests(found=True, ok=True, passed=cand.passed, summary=cand.reason)
-        verdict = self._review(step, f"step-{step.id}", tests, True, [], deadline)
-        return verdict.approve, verdict.requests
-
-    def derive_checks(self, step: PlanStep, agent: AgentSpec, deadline: float) -> Any:
-        """Acceptance checks for a task without a failing test, written into the workspace (or None)."""
-        from . import checks as checks_mod
-
-        source, _ = self._targets(step)
-        sources = list(dict.fromkeys(filter(None, [source, *[p for p in step.inputs if self._is_file(p)]])))
-        sources = [p for p in sources if p.endswith(".py") and not is_test_path(p)]
-        found = checks_mod.example_checks(f"{self.task}\n{step.goal}", self.ws.root, sources)
-        if found is None and sources:
-            found = self._tester_checks(sources, deadline)
-        if found is None:
-            return None
-        try:
-            found.write(self.ws.root)
-        except checks_mod.ChecksError as exc:  # the step falls back to one whole-file answer
-            self._emit("checks", f"acceptance checks not written: {exc.message}")
-            return None
-        self._emit("checks", f"{found.cases} acceptance check(s) from {found.origin} in {found.path}",
-                   checks=found.model_dump())
-        return found
-
-    def _tester_checks(self, sources: list[str], deadline: float) -> Any:
-        from . import checks as checks_mod
-
-        tester = next((a for a in self.roster.agents if a.role == "tester"
-                       and (not self.config.agents or a.name in self.config.agents)), None)
-        if tester is None:
-            return None
-        texts = {p: self.ws.inside(p).read_text(errors="replace") for p in sources}
-        modules = [checks_mod.module_name(p, self.ws.root)[0] for p in sources]
-        result = self._chat(self.config.model_for(tester.name),
-                            checks_mod.tester_messages(self.task, texts, roster=self.roster, root=self.ws.root),
-                            tester.output_schema, deadline)
-        found = checks_mod.parse_tester_checks(result.message.content, modules)
-        if found is None:
-            return None
-        reviewer = self.roster.get(self.config.reviewer_agent)
-        answer = self._chat(self.config.model_for(reviewer.name),
-                            checks_mod.review_messages(self.task, found, reviewer=reviewer, roster=self.roster),
-                            reviewer.output_schema, deadline)
-        verdict = parse_verdict(answer.message.content, reviewer.name)
-        if not verdict.malformed and not verdict.approve:
-            self._emit("checks", "the reviewer rejected the tester's checks: " + "; ".join(verdict.requests[:2]))
-            return None
-        return found
-
-    def remove_checks(self, found: Any) -> None:
-        path = self.ws.inside(found.path)
-        if path.is_file():
-            path.unlink()
-        self._test_cache.clear()
+        return before.found and bool(before.failed or before.errors) and self.tools.tests().ok
 
     def _check(self, step: PlanStep, agent: AgentSpec, rec: StepRecord, deadline: float) -> bool:
         rec.attempts += 1
-        tests = self._tests(allowed=agent.tools)
+        tests = self.tools.tests(allowed=agent.tools)
         rec.tool_calls.append({"tool": "run_tests", "ok": tests.ok, "summary": tests.summary})
         ok = tests.ok or not tests.found
         if any("lint" in a.lower() for a in step.acceptance) and "lint" in agent.tools:
-            obs = self._tool("lint", {}, self.ctx, allowed=agent.tools)
+            obs = self.tools.call("lint", {}, self.ctx, allowed=agent.tools)
             rec.tool_calls.append({"tool": "lint", "ok": obs.ok, "summary": obs.summary})
             ok = ok and obs.ok
         if not ok:
@@ -380,7 +220,7 @@ class _Run:
 
     def _review_step(self, step: PlanStep, agent: AgentSpec, rec: StepRecord, deadline: float) -> bool:
         rec.attempts += 1
-        tests = self._tests()
+        tests = self.tools.tests()
         verdict = self._review(step, BASELINE, tests, tests.ok or not tests.found, tests.requests(), deadline,
                                reviewer=agent, always=True)
         rec.verdicts.append(verdict.model_dump())
@@ -403,8 +243,8 @@ class _Run:
                         Message(role="user", content=user)]
             review_deadline = min(deadline, time.monotonic() + self.config.review_timeout_s)
             try:
-                result = self._chat(self.config.model_for(reviewer.name), messages, reviewer.output_schema,
-                                    review_deadline)
+                result = self.gate.chat(self.config.model_for(reviewer.name), messages,
+                                        reviewer.output_schema, review_deadline)
                 verdict = parse_verdict(result.message.content, reviewer.name)
             except StepTimeout as exc:
                 if time.monotonic() >= deadline:  # the step's own time is up, not just the review's
@@ -421,14 +261,14 @@ class _Run:
     # ------------------------------------------------------------------ planning
     def _plan(self, feedback: str, prefix: str = "") -> Plan:
         before = Tests.from_dict(self.state["tests_before"])
-        files = self._guess_sources(self.task, before)
+        files = self.brief.guess_sources(self.task, before)
         planner = self.roster.get(self.config.planner_agent)
         agents = [a for a in self.roster.agents if not self.config.agents or a.name in self.config.agents]
         names = [a.name for a in agents]
-        messages = plan_messages(self.task, agents, self._repo_map(2000), before.failed, feedback)
+        messages = plan_messages(self.task, agents, self.brief.map_text(2000), before.failed, feedback)
         try:
-            result = self._chat(self.config.model_for(planner.name), messages, plan_schema(names),
-                                min(self.deadline, time.monotonic() + self.config.step_timeout_s))
+            result = self.gate.chat(self.config.model_for(planner.name), messages, plan_schema(names),
+                                    min(self.deadline, time.monotonic() + self.config.step_timeout_s))
             plan = parse_plan(result.message.content, self.task, names, files)
         except StepTimeout as exc:
             plan = default_plan(self.task, files, note=f"planner: {exc.message}")
@@ -467,202 +307,6 @@ class _Run:
                 out.append(s)
         return out
 
-    # ------------------------------------------------------------------ context
-    def _targets(self, step: PlanStep) -> tuple[str | None, str | None]:
-        """The source file a whole-file answer replaces, and the test file (either may be missing)."""
-        inputs = [p for p in step.inputs if self._is_file(p)]
-        sources = [p for p in inputs if not is_test_path(p)]
-        tests = [p for p in inputs if is_test_path(p)]
-        before = Tests.from_dict(self.state["tests_before"])
-        tests += [p for p in failing_files(before.failed, self.ws.root) if p not in tests]
-        if not sources:
-            sources = self._guess_sources(step.goal, before)
-        source = sources[0] if sources else None
-        test = tests[0] if tests else (
-            str(Path(source).with_name(f"test_{Path(source).name}")) if source and source.endswith(".py") else None)
-        return source, test
-
-    def _guess_sources(self, text: str, tests: Tests) -> list[str]:
-        found = source_candidates(failing_files(tests.failed, self.ws.root), self.ws.root)
-        if not found:
-            try:
-                hits = self._map().search(text, k=8) if self._map() is not None else []
-            except Exception:  # noqa: BLE001 - retrieval is a hint; a broken index must not stop the run
-                hits = []
-            found = [h.path for h in hits if not is_test_path(h.path)]
-        return list(dict.fromkeys(found))[:3]
-
-    def _sections(self, step: PlanStep, agent: AgentSpec, source: str | None, test: str | None,
-                  requests: list[str], tests: Tests) -> dict[str, str]:
-        files = []
-        for rel in [p for p in [source, test, *step.inputs] if p]:
-            if self._is_file(rel) and rel not in [f[0] for f in files]:
-                files.append((rel, self.ws.inside(rel).read_text(errors="replace")))
-        history = [f"{r['id']} ({r['agent']}): {r['status']}" + (f", wrote {', '.join(r['files_written'])}"
-                   if r["files_written"] else "") for r in self._records().values() if r["id"] != step.id
-                   and r["status"] in ("accepted", "failed")]
-        tools = [_tool_line(t["function"])
-                 for t in self.registry.schemas([n for n in agent.tools if n in self.registry.names()])]
-        return {
-            "task": self.task,
-            "step": f"{step.goal}\nacceptance: {', '.join(step.acceptance) or 'tests pass'}"
-                    + (f"\nfile to change: {source}" if source else "") + (f"\ntest file: {test}" if test else ""),
-            "requests": "\n".join(f"- {r}" for r in requests),
-            "evidence": tests.text(3000),
-            "files": "\n\n".join(f"### {rel}\n```\n{text}\n```" for rel, text in files),
-            "repo_map": self._relevant(step.goal, [rel for rel, _ in files]) + self._repo_map(3000),
-            "history": "\n".join(history),
-            "tools": "\n".join(tools),
-        }
-
-    def _relevant(self, query: str, shown: list[str]) -> str:
-        """Retrieval: the best matches for the step's goal in files not shown in full (repo map's BM25)."""
-        repomap = self._map()
-        if repomap is None:
-            return ""
-        hits = [h for h in repomap.search(query, k=8) if h.path not in shown][:5]
-        return "".join(f"relevant: {h.path}:{h.line} {h.snippet.strip()[:120]}\n" for h in hits)
-
-    def _map(self) -> Any:
-        if self.repomap is None:
-            try:
-                from .repomap import RepoMap
-
-                self.repomap = RepoMap.build(self.ws.root)
-            except Exception as exc:  # noqa: BLE001 - the map helps the agents; a run works without it
-                self.repomap = False
-                self._emit("error", f"repo map unavailable: {exc}")
-        return self.repomap or None
-
-    def _repo_map(self, max_chars: int) -> str:
-        repomap = self._map()
-        return repomap.render(max_chars=max_chars) if repomap is not None else ""
-
-    def _refresh_map(self, changed: list[str]) -> None:
-        if self.repomap:
-            self.repomap.update([self.ws.root / p for p in changed])
-
-    def _is_file(self, rel: str) -> bool:
-        try:
-            return self.ws.inside(rel).is_file()
-        except TanukiError:
-            return False
-
-    # ------------------------------------------------------------------ evidence
-    def _tests(self, allowed: list[str] | None = None) -> Tests:
-        """The test evidence; a workspace whose content did not change since the last run is not re-tested."""
-        key = self.ws.fingerprint()
-        permitted = allowed is None or "run_tests" in allowed
-        if permitted and key in self._test_cache:
-            return self._test_cache[key]
-        obs = self._tool("run_tests", {}, self.ctx, allowed=allowed)
-        tests = Tests.from_observation(obs)
-        if permitted:
-            self._test_cache[key] = tests
-        self._emit("tool", f"run_tests: {tests.summary}", ok=tests.ok)
-        return tests
-
-    def _tool(self, name: str, args: dict, ctx: Any, *, allowed: list[str] | None = None) -> Any:
-        """Every tool call of the run: through the registry (permissions, validation, timeout, retry), timed."""
-        t0 = time.monotonic()
-        obs = self.registry.call(name, args, ctx, allowed=allowed)
-        self.usage["tool_s"] += time.monotonic() - t0
-        return obs
-
-    def _acceptance_ok(self, step: PlanStep, tests: Tests) -> bool:
-        ok = tests.ok or not tests.found
-        if any("lint" in a.lower() for a in step.acceptance):
-            ok = ok and self._tool("lint", {}, self.ctx).ok
-        return ok
-
-    # ------------------------------------------------------------------ the model
-    def _use(self, model: str) -> None:
-        if self.current_model and self.current_model != model:
-            self.residency.release(self.current_model)
-        self.current_model = model
-        self.residency.ensure(model)
-
-    def _prefetch_after(self, step: PlanStep) -> None:
-        if not self.config.prefetch:
-            return
-        pending = [s for s in self._pending() if s.id != step.id]
-        if pending and pending[0].kind != "check":
-            agent = route(pending[0], self.roster, self.config.agents or None)
-            self.residency.prefetch(self.config.model_for(agent.name))
-
-    def _chat(self, model: str, messages: list[Message], schema: dict, deadline: float) -> ChatResult:
-        """One model call (residency included) in a worker thread, so cancellation and timeouts cut the wait
-        short; an abandoned answer stops streaming, which tells Ollama to stop generating."""
-        self._check_limits()
-        if time.monotonic() >= deadline:
-            raise StepTimeout(f"no time left for {model}", hint="raise --step-timeout")
-        self.usage["model_requests"] += 1
-        box: dict[str, Any] = {}
-        abort = threading.Event()
-        options = {"num_ctx": self.config.num_ctx, "num_predict": self.config.num_predict}
-        if self.config.num_thread:
-            options["num_thread"] = self.config.num_thread
-        if self.config.temperature is not None:
-            options["temperature"] = self.config.temperature
-
-        def call() -> None:
-            try:
-                self._use(model)
-                box["result"] = self._stream(model, messages, schema, options, abort)
-            except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
-                box["error"] = exc
-
-        t0 = time.monotonic()
-        worker = threading.Thread(target=call, name=f"chat-{model}", daemon=True)
-        worker.start()
-        try:
-            while worker.is_alive():
-                worker.join(0.05)
-                if self.cancel.is_set():
-                    raise Cancelled("cancelled while waiting for the model",
-                                    hint=f"continue with `tanuki run --resume {self.run_id}`")
-                if time.monotonic() >= self.deadline:
-                    raise RunTimeout(f"the run went over {self.config.run_timeout_s:.0f}s", hint="raise --timeout")
-                if time.monotonic() >= deadline:
-                    raise StepTimeout(f"{model} did not answer in time", hint="raise --step-timeout")
-        finally:
-            abort.set()
-            self.usage["model_s"] += time.monotonic() - t0  # waiting for a model, answered or not
-        if "error" in box:
-            raise box["error"]
-        result: ChatResult = box["result"]
-        self.usage["prompt_tokens"] += result.usage.prompt_tokens
-        self.usage["completion_tokens"] += result.usage.completion_tokens
-        self.usage["model_calls"] += 1
-        return result
-
-    def _stream(self, model: str, messages: list[Message], schema: dict, options: dict,
-                abort: threading.Event) -> ChatResult:
-        content: list[str] = []
-        calls: list[Any] = []
-        last = None
-        stream = self.engine.chat_stream(model, messages, format=schema, options=options,
-                                         keep_alive=self.residency.keep_alive_for(model))
-        try:
-            for chunk in stream:
-                content.append(chunk.content)
-                calls += chunk.tool_calls
-                last = chunk
-                if abort.is_set():
-                    break
-        finally:
-            stream.close()
-        return ChatResult(model=model, message=Message(role="assistant", content="".join(content), tool_calls=calls),
-                          done_reason=last.done_reason if last else None,
-                          usage=last.usage if last is not None and last.usage else Usage())
-
-    def _check_limits(self) -> None:
-        if self.cancel.is_set():
-            raise Cancelled("the run was cancelled", hint=f"continue it with `tanuki run --resume {self.run_id}`")
-        if time.monotonic() >= self.deadline:
-            raise RunTimeout(f"the run went over {self.config.run_timeout_s:.0f}s",
-                             hint="raise --timeout, or give a smaller task")
-
     # ------------------------------------------------------------------ state, events, report
     def _records(self) -> dict[str, dict]:
         return self.state["records"]
@@ -696,19 +340,11 @@ class _Run:
         after = None
         if status not in ("cancelled",) and self.state.get("tests_before") is not None:
             try:
-                after = self._tests().as_dict()
+                after = self.tools.tests().as_dict()
             except TanukiError:
                 after = None
         status = settle_status(status, after)
         return build_report(self.state, self.ws, status, after, self.usage, time.monotonic() - self.t0,
                             baseline=BASELINE,
-                            residency={**self.residency.stats,
-                                       "resources": self.residency.monitor.snapshot().model_dump()})
-
-
-def _tool_line(fn: dict[str, Any]) -> str:
-    """A tool's schema in one line: ``name(arg, optional?): description``."""
-    params = fn.get("parameters") or {}
-    required = set(params.get("required") or [])
-    args = ", ".join(a if a in required else f"{a}?" for a in params.get("properties") or {})
-    return f"- {fn['name']}({args}): {fn['description']}"
+                            residency={**self.gate.residency.stats,
+                                       "resources": self.gate.residency.monitor.snapshot().model_dump()})

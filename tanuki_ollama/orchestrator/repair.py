@@ -11,7 +11,7 @@ candidate in the workspace.
   out or the search has its answer; their time and tokens count into the run's usage.
 
 ``search_edit`` returns None where a search cannot run (nothing to check the candidates against): the step then
-falls back to a whole-file answer.
+falls back to a whole-file answer. It sees the run only through ``hooks.SearchHooks``.
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ from .evidence import is_test_path
 from .search import GenAnswer, Search, SearchIO, SearchResult, SearchSettings, Writer
 
 if TYPE_CHECKING:
-    from .loop import _Run
+    from .calls import ModelGate
+    from .hooks import SearchHooks
     from .models import PlanStep, StepRecord
 
 WRITER_AGENTS = ("tanuki-debugger", "tanuki-coder")
@@ -40,12 +41,12 @@ MAX_REGIONS = 3
 class ModelCalls:
     """Concurrent model calls for the search, counted into the run's usage (under a lock)."""
 
-    def __init__(self, run: _Run, deadline: float):
-        self.run, self.deadline = run, deadline
+    def __init__(self, gate: ModelGate, deadline: float):
+        self.gate, self.deadline = gate, deadline
         self.lock = threading.Lock()
 
     def _options(self, opts: dict[str, Any]) -> dict[str, Any]:
-        cfg = self.run.config
+        cfg = self.gate.config
         out = {"num_ctx": cfg.num_ctx, **opts}
         if cfg.num_thread:
             out["num_thread"] = cfg.num_thread
@@ -53,7 +54,7 @@ class ModelCalls:
 
     def _count(self, seconds: float, prompt: int, completion: int) -> None:
         with self.lock:
-            usage = self.run.usage
+            usage = self.gate.usage
             usage["model_requests"] += 1
             usage["model_calls"] += 1
             usage["model_s"] += seconds
@@ -65,8 +66,8 @@ class ModelCalls:
         t0 = time.monotonic()
         parts: list[str] = []
         usage = None
-        stream = self.run.engine.chat_stream(model, messages, format=schema, options=self._options(opts),
-                                             keep_alive=self.run.residency.keep_alive_for(model))
+        stream = self.gate.engine.chat_stream(model, messages, format=schema, options=self._options(opts),
+                                              keep_alive=self.gate.residency.keep_alive_for(model))
         try:
             for chunk in stream:
                 parts.append(chunk.content)
@@ -84,24 +85,24 @@ class ModelCalls:
         t0 = time.monotonic()
         if abort.is_set():
             return GenAnswer("", 0, 0.0)
-        result = self.run.engine.generate(model, prompt, raw=True, options=self._options(opts),
-                                          keep_alive=self.run.residency.keep_alive_for(model))
+        result = self.gate.engine.generate(model, prompt, raw=True, options=self._options(opts),
+                                           keep_alive=self.gate.residency.keep_alive_for(model))
         seconds = time.monotonic() - t0
         self._count(seconds, result.usage.prompt_tokens, result.usage.completion_tokens)
         return GenAnswer(result.message.content, result.usage.completion_tokens, seconds)
 
 
 # --------------------------------------------------------------------------------------------- pieces
-def writers(run: _Run, agent: AgentSpec) -> list[Writer]:
-    allowed = run.config.agents
+def writers(hooks: SearchHooks, agent: AgentSpec) -> list[Writer]:
+    allowed = hooks.config.agents
     names = [agent.name, *[n for n in WRITER_AGENTS if n != agent.name and (not allowed or n in allowed)]]
     out = []
     for name in dict.fromkeys(names):
         try:
-            spec = run.roster.get(name)
+            spec = hooks.roster.get(name)
         except TanukiError:
             continue
-        out.append(Writer(spec.name, spec.role, run.config.model_for(spec.name)))
+        out.append(Writer(spec.name, spec.role, hooks.config.model_for(spec.name)))
     return out
 
 
@@ -175,67 +176,69 @@ def test_timeout(localise_s: float, limit: float) -> float:
 
 
 # --------------------------------------------------------------------------------------------- the step
-def search_edit(run: _Run, step: PlanStep, agent: AgentSpec, rec: StepRecord, deadline: float) -> bool | None:
+def search_edit(hooks: SearchHooks, step: PlanStep, agent: AgentSpec, rec: StepRecord,
+                deadline: float) -> bool | None:
     from .localise import localise
 
-    tests = run._tests()
+    tests = hooks.tests()
     checks = None
     if not tests.found or not (tests.failed or tests.errors):  # nothing fails: what would show the task done?
-        checks = run.derive_checks(step, agent, deadline)
+        checks = hooks.derive_checks(step, agent, deadline)
         if checks is None:
             return None
-        tests = run._tests()
+        tests = hooks.tests()
         if not (tests.failed or tests.errors):  # the code already does what the checks say
-            run.remove_checks(checks)
+            hooks.remove_checks(checks)
             return None
     gate = list(dict.fromkeys(tests.failed + tests.errors))
     t0 = time.monotonic()
-    loc = localise(run.ws.root, tests, registry=run.registry, ctx=run.ctx, task=f"{run.task}\n{step.goal}",
-                   repomap=run._map(), coverage=run.config.coverage)
+    loc = localise(hooks.ws.root, tests, registry=hooks.registry, ctx=hooks.ctx,
+                   task=f"{hooks.task}\n{step.goal}", repomap=hooks.repo_map(),
+                   coverage=hooks.config.coverage)
     loc_s = time.monotonic() - t0
-    regions = regions_from(loc, run.ws.root)
-    run._emit("localise", f"localised in {loc_s:.1f}s: {loc.summary()}", localisation=loc.as_dict())
+    regions = regions_from(loc, hooks.ws.root)
+    hooks.emit("localise", f"localised in {loc_s:.1f}s: {loc.summary()}", localisation=loc.as_dict())
     if not regions:
         if checks is not None:
-            run.remove_checks(checks)
+            hooks.remove_checks(checks)
         return None
-    files = {r.path: (run.ws.root / r.path).read_text(encoding="utf-8") for r in regions}
+    files = {r.path: (hooks.ws.root / r.path).read_text(encoding="utf-8") for r in regions}
     implement = checks is not None and _empty_body(regions[0])
-    calls = ModelCalls(run, deadline)
-    io = SearchIO(chat=calls.chat, complete=calls.complete, run_tests=run.tests_in,
-                  review=lambda cand: run.review_candidate(step, tests, cand, deadline),
-                  apply_to_workspace=lambda cand: run.write_candidate(cand, files, rec),
-                  check_limits=run._check_limits,
-                  emit=lambda kind, message, **data: run._emit(kind, message, step=step.id, **data))
-    cfg = run.config
+    calls = ModelCalls(hooks.gate, deadline)
+    io = SearchIO(chat=calls.chat, complete=calls.complete, run_tests=hooks.tests_in,
+                  review=lambda cand: hooks.review_candidate(step, tests, cand, deadline),
+                  apply_to_workspace=lambda cand: hooks.write_candidate(cand, files, rec),
+                  check_limits=hooks.check_limits,
+                  emit=lambda kind, message, **data: hooks.emit(kind, message, step=step.id, **data))
+    cfg = hooks.config
     settings = SearchSettings(samples=cfg.samples, rounds=cfg.rounds, workers=cfg.workers,
                               gen_parallel=cfg.gen_parallel, seed=cfg.seed, num_predict=cfg.num_predict,
                               deadline=deadline, test_timeout_s=test_timeout(loc_s, cfg.tool_timeout_s))
-    test_code = "\n\n".join(filter(None, (test_source(run.ws.root, g) for g in gate[:2])))
-    search = Search(run.ws.root, files, f"{run.task}\n{step.goal}".strip(), tests, gate, regions,
-                    writers(run, agent), io, settings, test_code=test_code, implement=implement)
+    test_code = "\n\n".join(filter(None, (test_source(hooks.ws.root, g) for g in gate[:2])))
+    search = Search(hooks.ws.root, files, f"{hooks.task}\n{step.goal}".strip(), tests, gate, regions,
+                    writers(hooks, agent), io, settings, test_code=test_code, implement=implement)
     try:
         result = search.run()
     except BaseException:  # an engine error, a timeout, Ctrl-C: keep what was tried in the record
-        record(run, rec, search.result(), loc, gate, checks, loc_s)
+        record(hooks, rec, search.result(), loc, gate, checks, loc_s)
         raise
     finally:
         if checks is not None:
-            run.remove_checks(checks)
-    record(run, rec, result, loc, gate, checks, loc_s)
+            hooks.remove_checks(checks)
+    record(hooks, rec, result, loc, gate, checks, loc_s)
     if result.accepted is None:
         rec.error = _why(result)
         return False
     return True
 
 
-def record(run: _Run, rec: StepRecord, result: SearchResult, loc: Any, gate: list[str], checks: Any,
+def record(hooks: SearchHooks, rec: StepRecord, result: SearchResult, loc: Any, gate: list[str], checks: Any,
            loc_s: float) -> None:
     result.stats["localisation_s"] = round(loc_s, 3)
     rec.attempts += len(result.rounds)
     rec.search = {**result.as_dict(), "localisation": loc.as_dict(), "gate": gate,
                   "checks": checks.model_dump() if checks is not None else None}
-    total = run.usage.setdefault("search", {})
+    total = hooks.usage.setdefault("search", {})
     for key, value in result.stats.items():
         if isinstance(value, (int, float)) and key != "candidates_per_min":
             total[key] = round(total.get(key, 0) + value, 3)
