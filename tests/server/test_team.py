@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.orchestrator.conftest import EXAMPLE, FIXED, approve, code, tree_hash
+from tests.orchestrator.conftest import EXAMPLE, tree_hash
 
 from .helpers import ListedScriptedEngine
 
@@ -20,7 +20,9 @@ TASK = {"model": "tanuki", "messages": [{"role": "user", "content": "make the fa
 
 
 def team_engine(*extra: str) -> ListedScriptedEngine:
-    return ListedScriptedEngine([*extra, "Sure! Here is my plan: fix it.", code(FIXED), approve(), approve()],
+    # the team's edit step is a candidate search whose requests run side by side: every answer after the plan is
+    # the fixed line, whichever request takes it (a candidate, or a reviewer, who then decides on the evidence)
+    return ListedScriptedEngine([*extra, "Sure! Here is my plan: fix it.", *["return a + b\n"] * 24],
                                 listed=["tanuki-coder"])
 
 
