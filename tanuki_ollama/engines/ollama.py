@@ -180,6 +180,19 @@ class OllamaEngine:
         message = Message(role="assistant", content=resp.response or "")
         return ChatResult(model=model, message=message, done_reason=resp.done_reason, usage=_usage(resp))
 
+    def next_tokens(self, model: str, prompt: str, k: int = 8, *, options: dict[str, Any] | None = None,
+                    keep_alive: str | int | None = None) -> list[tuple[str, float]]:
+        """The ``k`` likeliest next tokens after the raw ``prompt`` with their log-probabilities (Ollama's
+        ``logprobs``/``top_logprobs``), most likely first. One decoded token: cheap, and the prompt's prefix is
+        reused from the runner's cache."""
+        payload = {"model": model, "prompt": prompt, "raw": True, "stream": False, "logprobs": True,
+                   "top_logprobs": k, "options": {**self._options(options), "num_predict": 1, "temperature": 0}}
+        if keep_alive is not None:
+            payload["keep_alive"] = _keep_alive(keep_alive)
+        data = self.raw_request("POST", "/api/generate", payload)
+        first = (data.get("logprobs") or [{}])[0]
+        return [(str(t.get("token", "")), float(t.get("logprob", 0.0))) for t in first.get("top_logprobs") or []]
+
     def count_tokens(self, model: str, text: str) -> int:
         """Tokens of ``text`` under ``model``'s tokenizer, measured by Ollama itself.
 

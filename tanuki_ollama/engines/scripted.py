@@ -84,6 +84,17 @@ class ScriptedEngine:
         return self._next(model, "generate", prompt=prompt, system=system, suffix=suffix, raw=raw, format=format,
                           options=options)
 
+    def next_tokens(self, model, prompt, k=8, *, options=None, keep_alive=None) -> list[tuple[str, float]]:
+        """The next scripted item when it is ``{"next_tokens": [[token, logprob], ...]}``; otherwise no tokens
+        (and nothing is consumed), as from an engine without log-probabilities."""
+        self._check(model)
+        head = self.responses[0] if self.responses else None
+        if not (isinstance(head, dict) and "next_tokens" in head):
+            return []
+        self.calls.append({"kind": "next_tokens", "model": model, "prompt": prompt, "k": k, "options": options})
+        self.responses.pop(0)
+        return [(str(t), float(lp)) for t, lp in head["next_tokens"]][:k]
+
     def count_tokens(self, model: str, text: str) -> int:
         return count_words(text)
 

@@ -61,6 +61,13 @@ class ModelCalls:
             usage["prompt_tokens"] += prompt
             usage["completion_tokens"] += completion
 
+    def next_tokens(self, model: str, prompt: str, k: int, opts: dict) -> list[tuple[str, float]]:
+        t0 = time.monotonic()
+        out = self.gate.engine.next_tokens(model, prompt, k, options=self._options(opts),
+                                           keep_alive=self.gate.residency.keep_alive_for(model))
+        self._count(time.monotonic() - t0, 0, 1)
+        return out
+
     def chat(self, model: str, messages: list[Message], schema: dict, opts: dict,
              abort: threading.Event) -> GenAnswer:
         t0 = time.monotonic()
@@ -206,6 +213,7 @@ def search_edit(hooks: SearchHooks, step: PlanStep, agent: AgentSpec, rec: StepR
     implement = checks is not None and _empty_body(regions[0])
     calls = ModelCalls(hooks.gate, deadline)
     io = SearchIO(chat=calls.chat, complete=calls.complete, run_tests=hooks.tests_in,
+                  next_tokens=calls.next_tokens if hasattr(hooks.gate.engine, "next_tokens") else None,
                   review=lambda cand: hooks.review_candidate(step, tests, cand, deadline),
                   apply_to_workspace=lambda cand: hooks.write_candidate(cand, files, rec),
                   check_limits=hooks.check_limits,

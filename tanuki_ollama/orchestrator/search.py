@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import itertools
+import re
 import shutil
 import tempfile
 import textwrap
@@ -44,6 +45,11 @@ COMMENT = {"python": "#"}  # every other language of the sandbox comments with /
 VARIANTS = ("line", "complete", "line", "repair", "line", "complete-hint")
 CONTINUATION_TOKENS = 256
 LINE_TOKENS = 40
+TOKEN_K = 8  # alternatives asked for per token of a suspicious line
+TOKEN_LINES = 4  # suspicious lines per region whose tokens are tried
+TOKEN_REGIONS = 2
+_SEGMENT = re.compile(r"\s*(?:\w+|[^\w\s]+)")  # a lexeme with the whitespace before it (tokens carry a space)
+COMMENT_STARTS = ("#", "//", "/*", "*", '"' * 3, "'" * 3)
 CHAT_STOPS = ["<|im_end|>", "<|im_start|>", "<|endoftext|>", "\n```"]
 
 
@@ -89,6 +95,8 @@ class SearchIO:
     apply_to_workspace: Callable[[Candidate | None], None]  # write the candidate's file (None: undo)
     check_limits: Callable[[], None]
     emit: Callable[..., None]
+    # the k likeliest next tokens after a raw prompt with their log-probabilities (None: the engine cannot tell)
+    next_tokens: Callable[[str, str, int, dict], list[tuple[str, float]]] | None = None
 
 
 @dataclass
@@ -279,6 +287,7 @@ class Search:
         self.evidence = before
         self.best: Candidate | None = None
         self.fallback: Candidate | None = None  # passes every check, rejected by the reviewer
+        self.alternatives: list[tuple[float, Region, int, str]] | None = None  # one-token edits, best first
         self.ids = itertools.count(1)
 
     # ------------------------------------------------------------------ requests
@@ -357,6 +366,61 @@ class Search:
             return f"implementation ({msg})" if msg else "implementation"
         return f"fixed: was `{old}`" + (f", failing: {msg}" if msg else "")
 
+    # ------------------------------------------------------------------ token alternatives
+    def _token_round(self, rnd: int, pool: ThreadPoolExecutor) -> list[Candidate]:
+        """This round's share of the one-token edits: the model's likeliest alternatives to each token of the
+        suspicious lines (AlphaRepair's masked-token infilling, with a causal model: the code up to the token is
+        the prompt), best ranked first by how much likelier the model finds the alternative than the original."""
+        if self.io.next_tokens is None or self.implement:
+            return []
+        if self.alternatives is None:
+            self.alternatives = self._alternatives(pool)
+        take = self.alternatives[rnd * self.s.samples:(rnd + 1) * self.s.samples]
+        out = []
+        for score, region, line, code in take:
+            cand = Candidate(next(self.ids), region, code, self.plan.writers[0].agent, "token", 0.0, rnd)
+            cand.reason = f"line {line}, score {score:.2f}"
+            out.append(self._admit(cand))
+        return out
+
+    def _alternatives(self, pool: ThreadPoolExecutor) -> list[tuple[float, Region, int, str]]:
+        t0 = time.monotonic()
+        asks = []
+        for region in self.plan.regions[:TOKEN_REGIONS]:
+            text = self._text(region.path).splitlines()
+            lines = [n for n in region.hot if region.start <= n <= region.end][:TOKEN_LINES] or \
+                [n for n in range(body_start(region), region.end + 1) if text[n - 1].strip()][:TOKEN_LINES]
+            for n in lines:
+                full = text[n - 1]
+                indent = full[: len(full) - len(full.lstrip())]
+                content = full[len(indent):]
+                if content.startswith(COMMENT_STARTS):
+                    continue
+                head = "\n".join(text[:n - 1]) + "\n" + indent
+                for seg in _SEGMENT.finditer(content):
+                    asks.append((region, n, indent, content, seg, head + content[:seg.start()]))
+        model = self.plan.writers[0].model
+        opts = {"seed": self.s.seed}
+        answers = list(pool.map(lambda a: self.io.next_tokens(model, a[5], TOKEN_K, opts), asks))
+        self.stats["generation_s"] += time.monotonic() - t0
+        ranked: dict[str, tuple[float, Region, int, str]] = {}
+        for (region, n, indent, content, seg, _), top in zip(asks, answers):
+            if not top:
+                continue
+            orig = seg.group(0)
+            floor = min(lp for _, lp in top) - 1.0
+            orig_lp = max((lp for t, lp in top if t and orig.startswith(t)), default=floor)
+            for token, lp in top:
+                if not token.strip() or orig.startswith(token) or "\n" in token:
+                    continue
+                lines = region.text.splitlines()
+                lines[n - region.start] = indent + content[:seg.start()] + token + content[seg.end():]
+                code = "\n".join(lines)
+                score = lp - orig_lp
+                if code not in ranked or ranked[code][0] < score:
+                    ranked[code] = (score, region, n, code)
+        return sorted(ranked.values(), key=lambda r: -r[0])
+
     # ------------------------------------------------------------------ one candidate
     def _generate(self, req: GenRequest) -> tuple[GenRequest, GenAnswer]:
         opts = {"temperature": req.temperature, "seed": req.seed, "num_predict": self.s.num_predict}
@@ -381,6 +445,12 @@ class Search:
             code = finish_region(region, req.prefix_lines, answer.text, req.indent)
         cand = Candidate(next(self.ids), region, code or "", req.writer.agent, req.variant, req.temperature, rnd,
                          gen_s=answer.seconds, tokens=answer.tokens)
+        return self._admit(cand)
+
+    def _admit(self, cand: Candidate) -> Candidate:
+        """Apply a candidate to its file, then drop it if it is empty, changes nothing, does not parse or
+        compile, or is the same program as an earlier candidate."""
+        region, code = cand.region, cand.code
         self.candidates.append(cand)
         self.stats["candidates"] += 1
         if not code or not code.strip():
@@ -488,10 +558,16 @@ class Search:
             order[fut] = next(seq)
             return fut
 
-        gens: set[Future] = {submit(gen_pool, self._generate, r) for r in self._requests(rnd)}
         vals: set[Future] = set()
-        accepted: Candidate | None = None
         round_cands: list[Candidate] = []
+        for cand in self._token_round(rnd, gen_pool):  # cheap, and good at one-token bugs: validated first
+            round_cands.append(cand)
+            if cand.status == "new":
+                vals.add(submit(val_pool, self._validate, cand))
+            else:
+                self._report(cand)
+        gens: set[Future] = {submit(gen_pool, self._generate, r) for r in self._requests(rnd)}
+        accepted: Candidate | None = None
         try:
             while (gens or vals) and accepted is None:
                 self.io.check_limits()

@@ -184,3 +184,24 @@ def test_a_reviewer_rejection_must_point_at_the_change():
     assert not decide(rejected("this line is wrong", line=2), True, [], diff).approve  # a changed line
     assert not decide(rejected("sub must not change"), True, [], diff).approve  # a name of the diff
     assert not decide(rejected("The answer object contains"), False, ["make test_add pass"], diff).approve
+
+
+def test_one_token_edits_come_from_the_model_s_likeliest_alternatives(tmp_path):
+    """AlphaRepair-style: the code up to each token of the suspicious line is the prompt; the model's likelier
+    alternatives to the original token become candidates, best ranked first."""
+    asked: list[str] = []
+
+    def next_tokens(model, prompt, k, opts):
+        asked.append(prompt)
+        if prompt.endswith("return a"):  # the token after `return a`: the model prefers " +" to " -"
+            return [(" +", -0.5), (" *", -1.5), (" -", -2.0)]
+        return []
+
+    script = Script([])
+    search, _ = make(tmp_path, script, samples=2, variants=("complete",))
+    search.io.next_tokens = next_tokens
+    search.plan.regions[0].hot = [2]
+    result = search.run()
+    assert result.accepted is not None and result.accepted.variant == "token"
+    assert result.accepted.code == "def add(a, b):\n    return a + b"
+    assert asked[0] == "def add(a, b):\n    " and "def add(a, b):\n    return a" in asked
