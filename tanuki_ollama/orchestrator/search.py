@@ -531,10 +531,11 @@ class Search:
                     break
         finally:
             # never wait here for a model call that hangs: streams stop at their next chunk (abort), the rest end
-            # with the engine's own timeout; validations are bounded by the sandbox's
+            # with the engine's own timeout. Validations are bounded by their sandbox timeout: the ones running
+            # are waited for, so no sandboxed candidate outlives the search
             self.abort.set()
             gen_pool.shutdown(wait=False, cancel_futures=True)
-            val_pool.shutdown(wait=False, cancel_futures=True)
+            val_pool.shutdown(wait=True, cancel_futures=True)
         return self.result(accepted, time.monotonic() - t0)
 
     def result(self, accepted: Candidate | None = None, wall_s: float = 0.0) -> SearchResult:
