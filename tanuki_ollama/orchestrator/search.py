@@ -46,7 +46,7 @@ VARIANTS = ("line", "complete", "line", "repair", "line", "complete-hint")
 CONTINUATION_TOKENS = 256
 LINE_TOKENS = 40
 TOKEN_K = 8  # alternatives asked for per token of a suspicious line
-TOKEN_LINES = 4  # suspicious lines per region whose tokens are tried
+TOKEN_LINES = 8  # lines per region whose tokens are tried (the suspicious ones first)
 TOKEN_REGIONS = 2
 _SEGMENT = re.compile(r"\s*(?:\w+|[^\w\s]+)")  # a lexeme with the whitespace before it (tokens carry a space)
 COMMENT_STARTS = ("#", "//", "/*", "*", '"' * 3, "'" * 3)
@@ -388,8 +388,9 @@ class Search:
         asks = []
         for region in self.plan.regions[:TOKEN_REGIONS]:
             text = self._text(region.path).splitlines()
-            lines = [n for n in region.hot if region.start <= n <= region.end][:TOKEN_LINES] or \
-                [n for n in range(body_start(region), region.end + 1) if text[n - 1].strip()][:TOKEN_LINES]
+            hot = [n for n in region.hot if region.start <= n <= region.end]
+            body = [n for n in range(body_start(region), region.end + 1) if text[n - 1].strip() and n not in hot]
+            lines = (hot + body)[:TOKEN_LINES]  # the localiser's lines, then the body in order
             for n in lines:
                 full = text[n - 1]
                 indent = full[: len(full) - len(full.lstrip())]
