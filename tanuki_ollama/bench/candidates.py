@@ -42,6 +42,13 @@ class CandidatesConfig(BaseModel):
     command: str = ""
 
 
+def _runner_options(cfg: CandidatesConfig) -> dict[str, Any]:
+    """The same runner options as a run's (a differing one makes Ollama reload the model)."""
+    from ..orchestrator import RunConfig
+
+    return RunConfig(num_ctx=cfg.num_ctx, num_thread=cfg.num_thread).runner_options()
+
+
 class _Calls:
     """The search's model calls straight to the engine (no run around them), timed and counted."""
 
@@ -51,10 +58,7 @@ class _Calls:
         self.tokens = 0
 
     def _opts(self, opts: dict) -> dict:
-        out = {"num_ctx": self.cfg.num_ctx, **opts}
-        if self.cfg.num_thread:
-            out["num_thread"] = self.cfg.num_thread
-        return out
+        return {**_runner_options(self.cfg), **opts}
 
     def chat(self, model: str, messages: list[Message], schema: dict, opts: dict, abort: threading.Event) -> Any:
         from ..orchestrator.search import GenAnswer
@@ -123,8 +127,7 @@ def _one(cfg: CandidatesConfig, engine: Any, parallel: int, workers: int, seed: 
 
 def run_candidates(cfg: CandidatesConfig, *, engine: Any = None, log: Callable[[str], None] | None = None) -> dict:
     say = log or (lambda _m: None)
-    engine.generate(cfg.model, "", options={"num_ctx": cfg.num_ctx,  # load once, outside the timings
-                                            **({"num_thread": cfg.num_thread} if cfg.num_thread else {})})
+    engine.generate(cfg.model, "", options=_runner_options(cfg))  # load once, outside the timings
     rows = []
     for rep in range(cfg.repeats):  # settings alternate within each repeat: load drift hits all alike
         for parallel, workers in cfg.settings:

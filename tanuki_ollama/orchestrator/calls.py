@@ -32,9 +32,8 @@ class ModelGate:
                  deadline: float, run_id: str, usage: dict[str, Any]):
         self.engine, self.config, self.roster, self.cancel = engine, config, roster, cancel
         self.deadline, self.run_id, self.usage = deadline, run_id, usage
-        # loads carry the options that decide a runner (Ollama reloads a model whose num_ctx or num_thread differ)
-        load_options = {"num_ctx": config.num_ctx, **({"num_thread": config.num_thread} if config.num_thread else {})}
-        self.residency = ResidencyManager(engine, budget_bytes=config.memory_budget_bytes, options=load_options)
+        self.residency = ResidencyManager(engine, budget_bytes=config.memory_budget_bytes,
+                                          options=config.runner_options())
         self.current_model: str | None = None
 
     def use(self, model: str) -> None:
@@ -61,9 +60,7 @@ class ModelGate:
         self.usage["model_requests"] += 1
         box: dict[str, Any] = {}
         abort = threading.Event()
-        options = {"num_ctx": self.config.num_ctx, "num_predict": self.config.num_predict}
-        if self.config.num_thread:
-            options["num_thread"] = self.config.num_thread
+        options = {**self.config.runner_options(), "num_predict": self.config.num_predict}
         if self.config.temperature is not None:
             options["temperature"] = self.config.temperature
 

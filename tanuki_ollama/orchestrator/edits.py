@@ -109,6 +109,17 @@ def window_region(path: str, text: str, line: int, function: str | None = None, 
     return Region(path, start, end, "\n".join(lines[start - 1:end]), function=function, focus=line, kind="lines")
 
 
+def python_function(region: Region) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+    """The Python function a region holds (its text dedented and parsed), or None."""
+    if region.language != "python":
+        return None
+    try:
+        tree = ast.parse(textwrap.dedent(region.text))
+    except SyntaxError:
+        return None
+    return next((n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))), None)
+
+
 # --------------------------------------------------------------------------------------------- answers
 _CODE_FIELD = re.compile(r'"code"\s*:\s*"((?:[^"\\]|\\.)*)', re.DOTALL)
 

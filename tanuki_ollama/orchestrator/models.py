@@ -46,6 +46,11 @@ class RunConfig(BaseModel):
     coverage: bool = True  # spectrum-based localisation (Ochiai over per-test coverage) where tooling allows
     seed: int = 0  # the sampling seeds of a run derive from it (reproducible candidates)
 
+    def runner_options(self) -> dict[str, Any]:
+        """The options that decide an engine's runner: every load and request of a run carries the same ones
+        (Ollama reloads a model whose ``num_ctx`` or ``num_thread`` differ)."""
+        return {"num_ctx": self.num_ctx, **({"num_thread": self.num_thread} if self.num_thread else {})}
+
     def model_for(self, agent: str) -> str:
         return self.models.get(agent, agent)
 

@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, Any
 from ..agents.roster import AgentSpec
 from ..errors import TanukiError
 from ..types import Message
-from .edits import Region, function_region, window_region
+from .edits import Region, function_region, python_function, window_region
 from .evidence import is_test_path
-from .search import GenAnswer, Search, SearchIO, SearchResult, SearchSettings, Writer
+from .search import GenAnswer, Search, SearchIO, SearchResult, SearchSettings, Writer, status_counts
 
 if TYPE_CHECKING:
     from .calls import ModelGate
@@ -46,11 +46,7 @@ class ModelCalls:
         self.lock = threading.Lock()
 
     def _options(self, opts: dict[str, Any]) -> dict[str, Any]:
-        cfg = self.gate.config
-        out = {"num_ctx": cfg.num_ctx, **opts}
-        if cfg.num_thread:
-            out["num_thread"] = cfg.num_thread
-        return out
+        return {**self.gate.config.runner_options(), **opts}
 
     def _count(self, seconds: float, prompt: int, completion: int) -> None:
         with self.lock:
@@ -160,15 +156,7 @@ def test_source(root: Path, test_id: str, max_lines: int = 30) -> str:
 
 def _empty_body(region: Region) -> bool:
     """A function with nothing but a docstring, ``pass`` or ``...`` (a function to implement)."""
-    if region.language != "python":
-        return False
-    try:
-        import textwrap
-
-        tree = ast.parse(textwrap.dedent(region.text))
-    except SyntaxError:
-        return False
-    fn = next((n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))), None)
+    fn = python_function(region)
     if fn is None:
         return False
     body = [n for n in fn.body if not (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant))
@@ -256,9 +244,6 @@ def record(hooks: SearchHooks, rec: StepRecord, result: SearchResult, loc: Any, 
 
 
 def _why(result: SearchResult) -> str:
-    counts: dict[str, int] = {}
-    for c in result.candidates:
-        counts[c.status] = counts.get(c.status, 0) + 1
-    parts = ", ".join(f"{n} {s}" for s, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+    parts = ", ".join(f"{n} {s}" for s, n in status_counts(result.candidates).most_common())
     best = f"; best partial: candidate {result.best.id} ({result.best.reason[:120]})" if result.best else ""
     return f"no candidate passed the checks in {len(result.rounds)} round(s) ({parts or 'no candidates'}){best}"

@@ -17,13 +17,14 @@ review, limits, events), so the same search runs under the CLI, the server and t
 from __future__ import annotations
 
 import ast
+import dataclasses
 import itertools
 import re
 import shutil
 import tempfile
-import textwrap
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -32,7 +33,17 @@ from typing import Any
 
 from ..agents.prompts import render_template
 from ..types import Message
-from .edits import EDIT_SCHEMA, Candidate, Region, apply, code_of, diff_size, normal_key, static_check
+from .edits import (
+    EDIT_SCHEMA,
+    Candidate,
+    Region,
+    apply,
+    code_of,
+    diff_size,
+    normal_key,
+    python_function,
+    static_check,
+)
 from .evidence import Tests
 
 COPY_IGNORE = (".git", ".tanuki", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", "*.pyc")
@@ -215,12 +226,7 @@ def body_start(region: Region) -> int:
     languages: the line after the opening brace)."""
     lines = region.text.splitlines()
     if region.language == "python":
-        try:
-            tree = ast.parse(textwrap.dedent(region.text))
-        except SyntaxError:
-            tree = None
-        fn = next((n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))), None) \
-            if tree else None
+        fn = python_function(region)
         if fn is not None and fn.body:
             first = fn.body[0]
             doc = isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) \
@@ -242,9 +248,8 @@ class SearchPlan:
     """Which candidates a round asks for: regions by rank (the best region gets the most samples), writers and
     variants in turn, temperatures spread from greedy to hot, a seed for each."""
 
-    def __init__(self, regions: list[Region], writers: list[Writer], settings: SearchSettings):
-        self.regions, self.writers, self.settings = regions, writers, settings
-        self.counter = itertools.count()
+    def __init__(self, regions: list[Region], writers: list[Writer]):
+        self.regions, self.writers = regions, writers
 
     def region_order(self, n: int) -> list[Region]:
         weights = [max(1, len(self.regions) - i) for i in range(len(self.regions))]
@@ -276,7 +281,7 @@ class Search:
                  test_code: str = "", implement: bool = False):
         self.root, self.files, self.task, self.before, self.gate = root, files, task, before, gate
         self.io, self.s, self.test_code, self.implement = io, settings, test_code, implement
-        self.plan = SearchPlan(regions, writers, settings)
+        self.plan = SearchPlan(regions, writers)
         self.candidates: list[Candidate] = []
         self.seen: dict[str, Candidate] = {}
         self.rounds: list[dict[str, Any]] = []
@@ -326,8 +331,7 @@ class Search:
             return region
         lines = best.new_text.splitlines()
         end = region.end + (len(lines) - len(self.files[region.path].splitlines()))
-        return Region(region.path, region.start, end, "\n".join(lines[region.start - 1:end]), region.function,
-                      region.focus, region.kind)
+        return dataclasses.replace(region, end=end, text="\n".join(lines[region.start - 1:end]))
 
     def _text(self, path: str) -> str:
         best = self.best
@@ -360,8 +364,8 @@ class Search:
     def _hint(self, region: Region, cut: int) -> str:
         fails = _failures(self.evidence, self.gate, 1)
         msg = fails[0]["message"].splitlines()[0][:120] if fails and fails[0]["message"] else ""
-        old = self._text(region.path).splitlines()[cut - 1].strip() if cut - 1 < len(
-            self._text(region.path).splitlines()) else ""
+        lines = self._text(region.path).splitlines()
+        old = lines[cut - 1].strip() if cut - 1 < len(lines) else ""
         if self.implement:
             return f"implementation ({msg})" if msg else "implementation"
         return f"fixed: was `{old}`" + (f", failing: {msg}" if msg else "")
@@ -427,12 +431,12 @@ class Search:
         opts = {"temperature": req.temperature, "seed": req.seed, "num_predict": self.s.num_predict}
         if req.messages is not None:
             return req, self.io.chat(req.writer.model, req.messages, EDIT_SCHEMA, opts, self.abort)
-        # a continuation ends where the function does: stop at the next top-level definition
         if req.line is not None:  # one line: stop at its end
             opts.update(num_predict=min(self.s.num_predict, LINE_TOKENS), stop=[*CHAT_STOPS, "\n\n"])
             return req, self.io.complete(req.writer.model, req.prompt or "", opts, self.abort)
         rest = req.region.end - req.region.start + 1 - len(req.prefix_lines)
         budget = CONTINUATION_TOKENS if self.implement else min(CONTINUATION_TOKENS, 24 * rest + 32)
+        # a continuation ends where the function does: stop at the next top-level definition
         opts.update(num_predict=min(self.s.num_predict, budget), stop=continuation_stops(req.region))
         return req, self.io.complete(req.writer.model, req.prompt or "", opts, self.abort)
 
@@ -508,13 +512,10 @@ class Search:
         elif cand.new_failures:
             cand.status = "broke"
             cand.reason = "breaks " + ", ".join(cand.new_failures[:3]) + _first_message(tests, cand.new_failures)
-        elif fixed and not partial_run:
-            cand.status = "partial"
-            cand.reason = f"fixes {len(fixed)}/{len(self.gate)}; still failing " + ", ".join(bad[:3]) \
-                + _first_message(tests, bad)
         elif fixed:
-            cand.status, cand.reason = "partial", f"fixes {len(fixed)}/{len(self.gate)} of the failing checks" \
-                + _first_message(tests, bad)
+            still = " of the failing checks" if partial_run else "; still failing " + ", ".join(bad[:3])
+            cand.status = "partial"
+            cand.reason = f"fixes {len(fixed)}/{len(self.gate)}{still}" + _first_message(tests, bad)
         else:
             cand.status = "failing"
             cand.reason = "still failing " + ", ".join(bad[:3]) + _first_message(tests, bad)
@@ -562,12 +563,16 @@ class Search:
 
         vals: set[Future] = set()
         round_cands: list[Candidate] = []
-        for cand in self._token_round(rnd, gen_pool):  # cheap, and good at one-token bugs: validated first
+
+        def take(cand: Candidate) -> None:
             round_cands.append(cand)
             if cand.status == "new":
                 vals.add(submit(val_pool, self._validate, cand))
             else:
                 self._report(cand)
+
+        for cand in self._token_round(rnd, gen_pool):  # cheap, and good at one-token bugs: validated first
+            take(cand)
         gens: set[Future] = {submit(gen_pool, self._generate, r) for r in self._requests(rnd)}
         accepted: Candidate | None = None
         try:
@@ -582,12 +587,7 @@ class Search:
                         req, answer = fut.result()
                         self.stats["generation_s"] += answer.seconds
                         self.stats["tokens"] += answer.tokens
-                        cand = self._candidate(req, answer, rnd)
-                        round_cands.append(cand)
-                        if cand.status == "new":
-                            vals.add(submit(val_pool, self._validate, cand))
-                        else:
-                            self._report(cand)
+                        take(self._candidate(req, answer, rnd))
                     else:
                         vals.discard(fut)
                         cand = fut.result()
@@ -606,7 +606,7 @@ class Search:
         if accepted is None and self.fallback is not None:
             accepted = self._overrule(self.fallback)
         if accepted is None:
-            self._feedback(round_cands)
+            self._feedback()
         self.rounds.append(_round_summary(rnd, round_cands, accepted, time.monotonic() - t0))
         return accepted
 
@@ -638,7 +638,7 @@ class Search:
         self._report(cand)
         return cand
 
-    def _feedback(self, cands: list[Candidate]) -> None:
+    def _feedback(self) -> None:
         """The next round's evidence: the best partial candidate's failures (self-debugging)."""
         if self.best is not None:
             self.evidence = Tests(found=True, ok=False, passed=self.best.passed, failed=self.best.failed,
@@ -664,9 +664,11 @@ def _better(cand: Candidate, best: Candidate | None) -> bool:
     return (len(cand.failed), cand.diff_lines) < (len(best.failed), best.diff_lines)
 
 
+def status_counts(cands: list[Candidate]) -> Counter[str]:
+    return Counter(c.status for c in cands)
+
+
 def _round_summary(rnd: int, cands: list[Candidate], accepted: Candidate | None, seconds: float) -> dict[str, Any]:
-    by_status: dict[str, int] = {}
-    for c in cands:
-        by_status[c.status] = by_status.get(c.status, 0) + 1
-    return {"round": rnd + 1, "candidates": len(cands), "by_status": by_status, "seconds": round(seconds, 2),
+    return {"round": rnd + 1, "candidates": len(cands), "by_status": dict(status_counts(cands)),
+            "seconds": round(seconds, 2),
             "accepted": accepted.id if accepted else None}
